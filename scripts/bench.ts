@@ -1,0 +1,53 @@
+/**
+ * Prints the project's speed and size figures. Each section measures one thing the issues ask for;
+ * nothing here asserts a bound (tests assert behaviour, this script reports numbers).
+ */
+import { spawnSync } from "child_process";
+import * as path from "path";
+import { devStack } from "../test/support/devStack";
+import { runProgram } from "../test/support/program";
+
+const ROOT = path.resolve(__dirname, "..");
+
+function median(values: number[]): number {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function report(label: string, value: string) {
+    console.log(`${label.padEnd(58)} ${value}`);
+}
+
+async function programUnderMocks() {
+    const { config, secretKeys } = devStack();
+    await runProgram(config, secretKeys); // warm-up: module loading and ts-node compilation
+    const times: number[] = [];
+    let count = 0;
+    for (let i = 0; i < 10; i++) {
+        const start = performance.now();
+        count = (await runProgram(config, secretKeys)).resources.length;
+        times.push(performance.now() - start);
+    }
+    report(`program evaluation under mocks (median of 10, ${count} resources)`, `${median(times).toFixed(1)} ms`);
+}
+
+function unitSuite() {
+    const start = performance.now();
+    const result = spawnSync(path.join(ROOT, "node_modules/.bin/mocha"), ["--reporter", "dot"], { cwd: ROOT, encoding: "utf8" });
+    const wall = performance.now() - start;
+    const summary = /(\d+) passing/.exec(result.stdout)?.[1] ?? "?";
+    report(`unit suite wall time (mocha, ${summary} tests, exit ${result.status})`, `${(wall / 1000).toFixed(2)} s`);
+}
+
+async function main() {
+    console.log(`node ${process.version}, ${new Date().toISOString()}`);
+    console.log("\n## Pulumi program");
+    await programUnderMocks();
+    unitSuite();
+}
+
+main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+});

@@ -1,0 +1,50 @@
+import * as assert from "assert";
+import { devStack } from "./support/devStack";
+import { runProgram } from "./support/program";
+
+interface Model {
+    validate(): void;
+}
+type ModelClass = new (data: unknown) => Model;
+
+/** kubernetes-models is ESM-only; the module for "apps/v1" is kubernetes-models/apps/v1, for "core/v1" kubernetes-models/v1. */
+async function modelFor(type: string): Promise<ModelClass> {
+    const [, groupVersion, kind] = type.split(":");
+    const modulePath = groupVersion.startsWith("core/") ? groupVersion.slice("core/".length) : groupVersion;
+    const module = (await import(`kubernetes-models/${modulePath}`)) as Record<string, ModelClass>;
+    const model = module[kind];
+    assert.ok(model, `no schema model for ${type}`);
+    return model;
+}
+
+const VARIANTS: Record<string, Record<string, string>> = {
+    "the dev stack": {},
+    "a NodePort Service with a fixed port in an existing namespace": {
+        serviceType: "NodePort", nodePort: "30432", dbHost: "127.0.0.1", createNamespace: "false", namespace: "apps",
+    },
+    "a ClusterIP Service reached through a port-forward, with a StorageClass and allowed namespaces": {
+        serviceType: "ClusterIP", dbHost: "127.0.0.1", dbPort: "15432", storageClass: "fast-ssd", allowedNamespaces: "apps,jobs",
+    },
+    "the watcher turned off and SendGrid configured": { watcherEnabled: "false", sendgridApiKey: "SG.test-key" },
+};
+
+describe("every Kubernetes object validates against the Kubernetes OpenAPI schema", () => {
+    for (const [variant, changes] of Object.entries(VARIANTS)) {
+        it(variant, async () => {
+            const { config, secretKeys } = devStack();
+            const secrets = "sendgridApiKey" in changes ? [...secretKeys, "sendgridApiKey"] : secretKeys;
+            const run = await runProgram({ ...config, ...changes }, secrets);
+            const objects = run.resources.filter((resource) => resource.type.startsWith("kubernetes:"));
+            assert.ok(objects.length >= 6, `only ${objects.length} Kubernetes objects`);
+            for (const object of objects) {
+                const Model = await modelFor(object.type);
+                assert.doesNotThrow(() => new Model(object.inputs).validate(), `${object.type} ${object.name}`);
+            }
+        });
+    }
+
+    it("the check catches an invalid object", async () => {
+        const Deployment = await modelFor("kubernetes:apps/v1:Deployment");
+        assert.throws(() => new Deployment({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "x" }, spec: { replicas: "one" } }).validate());
+    });
+});

@@ -1,0 +1,157 @@
+import * as assert from "assert";
+import { ConfigError, ConfigSource, DEFAULTS, parseSettings } from "../lib/settings";
+
+const SECRET_KEYS = ["dbPassword", "appPassword"];
+const VALID: Record<string, string> = {
+    dbName: "WORKSHOP",
+    serviceType: "LoadBalancer",
+    alertTo: "ops@example.com",
+    alertFrom: "alerts@example.com",
+};
+
+function source(values: Record<string, string | undefined>, secrets: readonly string[] = SECRET_KEYS): ConfigSource {
+    return {
+        get: (key) => (secrets.includes(key) ? undefined : values[key]),
+        hasSecret: (key) => secrets.includes(key),
+    };
+}
+
+/** The problems reported for VALID with `changes` applied (undefined deletes a key). */
+function problemsWith(changes: Record<string, string | undefined>, secrets?: readonly string[]): readonly string[] {
+    const values = { ...VALID, ...changes };
+    try {
+        parseSettings(source(values, secrets));
+    } catch (error) {
+        assert.ok(error instanceof ConfigError, String(error));
+        return error.problems;
+    }
+    return [];
+}
+
+function assertOneProblem(changes: Record<string, string | undefined>, expected: RegExp, secrets?: readonly string[]) {
+    const problems = problemsWith(changes, secrets);
+    assert.strictEqual(problems.length, 1, `expected one problem, got: ${problems.join(" | ")}`);
+    assert.match(problems[0], expected);
+}
+
+describe("config parsing", () => {
+    it("applies the documented defaults", () => {
+        const settings = parseSettings(source(VALID));
+        assert.strictEqual(settings.namespace, DEFAULTS.namespace);
+        assert.strictEqual(settings.dbUser, "postgres");
+        assert.strictEqual(settings.image, DEFAULTS.image);
+        assert.strictEqual(settings.storageSize, "1Gi");
+        assert.strictEqual(settings.storageClass, undefined);
+        assert.strictEqual(settings.createNamespace, true);
+        assert.strictEqual(settings.allowDataDeletion, false);
+        assert.deepStrictEqual(settings.resources, DEFAULTS.resources);
+        assert.deepStrictEqual(settings.allowedCidrs, []);
+        assert.strictEqual(settings.schema.sslMode, "disable");
+        assert.strictEqual(settings.alert.deadlineSeconds, 20);
+        assert.strictEqual(settings.alert.sendgridConfigured, false);
+        assert.strictEqual(settings.watcher.enabled, true);
+    });
+
+    it("reads lists as structured config (JSON) or comma-separated text", () => {
+        const structured = parseSettings(source({ ...VALID, alertTo: "[\"a@example.com\",\"b@example.com\"]", allowedCidrs: "[\"10.0.0.0/8\"]" }));
+        assert.deepStrictEqual(structured.alert.to, ["a@example.com", "b@example.com"]);
+        assert.deepStrictEqual(structured.allowedCidrs, ["10.0.0.0/8"]);
+        const text = parseSettings(source({ ...VALID, alertTo: "a@example.com, b@example.com", allowedCidrs: "10.0.0.0/8,fd00::/8" }));
+        assert.deepStrictEqual(text.alert.to, ["a@example.com", "b@example.com"]);
+        assert.deepStrictEqual(text.allowedCidrs, ["10.0.0.0/8", "fd00::/8"]);
+    });
+
+    it("a missing password names the key and how to set it", () => {
+        assertOneProblem({}, /^workshop-postgres:dbPassword: missing; .*pulumi config set --secret dbPassword/, ["appPassword"]);
+    });
+
+    it("a missing database name names the key", () => {
+        assertOneProblem({ dbName: undefined }, /^workshop-postgres:dbName: missing; expected the database name/);
+    });
+
+    it("a database name that is no identifier is refused", () => {
+        assertOneProblem({ dbName: "work shop" }, /^workshop-postgres:dbName: expected a database name.*got "work shop"/);
+    });
+
+    it("an invalid namespace name gets the DNS label rule", () => {
+        assertOneProblem({ namespace: "Workshop_1" }, /^workshop-postgres:namespace: expected a Kubernetes namespace name.*got "Workshop_1"/);
+        assertOneProblem({ namespace: "a".repeat(64) }, /^workshop-postgres:namespace: expected at most 63 characters/);
+    });
+
+    it("an image with latest or without a tag is refused", () => {
+        assertOneProblem({ image: "postgres:latest" }, /^workshop-postgres:image: expected an image with a pinned tag or digest .*not latest; got "postgres:latest"/);
+        assertOneProblem({ image: "postgres" }, /^workshop-postgres:image: expected an image with a pinned tag or digest .*it has no tag/);
+        assertOneProblem({ image: "registry.local:5000/postgres" }, /^workshop-postgres:image: .*it has no tag/);
+        assert.strictEqual(problemsWith({ image: "registry.local:5000/db/postgres:18.1" }).length, 0);
+        assert.strictEqual(problemsWith({ image: `postgres@sha256:${"a".repeat(64)}` }).length, 0);
+        assertOneProblem({ alertImage: "node:latest" }, /^workshop-postgres:alertImage: .*not latest/);
+    });
+
+    it("a bad quantity names the key and an example", () => {
+        assertOneProblem({ storageSize: "10 GB" }, /^workshop-postgres:storageSize: expected a Kubernetes storage quantity such as 1Gi.*got "10 GB"/);
+        assertOneProblem({ storageSize: "0Gi" }, /^workshop-postgres:storageSize: expected a quantity greater than zero/);
+        assertOneProblem({ memoryLimit: "1GB" }, /^workshop-postgres:memoryLimit: expected a memory quantity/);
+        assertOneProblem({ cpuRequest: "half" }, /^workshop-postgres:cpuRequest: expected a CPU quantity such as 250m/);
+    });
+
+    it("an unknown service type lists the allowed ones", () => {
+        assertOneProblem({ serviceType: "Ingress" }, /^workshop-postgres:serviceType: expected one of ClusterIP, NodePort, LoadBalancer; got "Ingress"/);
+    });
+
+    it("an out-of-range port gives the range", () => {
+        assertOneProblem({ dbHost: "127.0.0.1", dbPort: "70000" }, /^workshop-postgres:dbPort: expected a TCP port: a whole number from 1 to 65535; got "70000"/);
+        assertOneProblem({ nodePort: "8080" }, /^workshop-postgres:nodePort: expected a NodePort: a whole number from 30000 to 32767; got "8080"/);
+        assertOneProblem({ dbHost: "127.0.0.1", dbPort: "54.32" }, /^workshop-postgres:dbPort: /);
+    });
+
+    it("a ClusterIP or NodePort Service needs dbHost, since the deploying machine cannot reach it otherwise", () => {
+        assertOneProblem({ serviceType: "ClusterIP" }, /^workshop-postgres:dbHost: missing; a ClusterIP Service is not reachable.*port-forward/);
+        assertOneProblem({ serviceType: "NodePort" }, /^workshop-postgres:dbHost: missing; with serviceType NodePort set dbHost to a node address/);
+        assert.strictEqual(problemsWith({ serviceType: "ClusterIP", dbHost: "127.0.0.1", dbPort: "15432" }).length, 0);
+    });
+
+    it("a nodePort with a ClusterIP Service is refused", () => {
+        assertOneProblem({ serviceType: "ClusterIP", dbHost: "127.0.0.1", nodePort: "30432" }, /^workshop-postgres:nodePort: expected no nodePort when serviceType is ClusterIP/);
+    });
+
+    it("bad CIDRs and namespace lists are refused", () => {
+        assertOneProblem({ allowedCidrs: "10.0.0.0/33" }, /^workshop-postgres:allowedCidrs: expected a list of CIDRs/);
+        assertOneProblem({ allowedCidrs: "300.1.1.1/8" }, /^workshop-postgres:allowedCidrs: /);
+        assertOneProblem({ allowedCidrs: "[1, 2]" }, /^workshop-postgres:allowedCidrs: /);
+        assertOneProblem({ allowedNamespaces: "Apps" }, /^workshop-postgres:allowedNamespaces: expected a list of namespace names/);
+    });
+
+    it("flags accept only true or false", () => {
+        assertOneProblem({ allowDataDeletion: "yes" }, /^workshop-postgres:allowDataDeletion: expected true or false; got "yes"/);
+    });
+
+    it("an unknown sslmode lists the allowed ones", () => {
+        assertOneProblem({ sslMode: "prefer" }, /^workshop-postgres:sslMode: expected one of disable, require, verify-ca, verify-full/);
+    });
+
+    it("the application role must differ from the superuser and have a password", () => {
+        assertOneProblem({ appUser: "postgres" }, /^workshop-postgres:appUser: expected a role other than dbUser/);
+        assertOneProblem({}, /^workshop-postgres:appPassword: missing; /, ["dbPassword"]);
+    });
+
+    it("alert addresses are validated", () => {
+        assertOneProblem({ alertTo: "ops@example.com,not-an-address" }, /^workshop-postgres:alertTo: expected one or more e-mail addresses/);
+        assertOneProblem({ alertTo: undefined }, /^workshop-postgres:alertTo: missing; expected one or more e-mail addresses/);
+        assertOneProblem({ alertFrom: "alerts" }, /^workshop-postgres:alertFrom: expected one e-mail address/);
+        assertOneProblem({ alertFrom: undefined }, /^workshop-postgres:alertFrom: missing; expected the sender address/);
+        assertOneProblem({ alertDeadlineSeconds: "600" }, /^workshop-postgres:alertDeadlineSeconds: expected seconds: a whole number from 5 to 120/);
+        assertOneProblem({ alertSubjectPrefix: "a\nb" }, /^workshop-postgres:alertSubjectPrefix: expected one line/);
+    });
+
+    it("watcher settings are validated", () => {
+        assertOneProblem({ watcherEnabled: "off" }, /^workshop-postgres:watcherEnabled: expected true or false/);
+        assertOneProblem({ watcherNotReadySeconds: "5" }, /^workshop-postgres:watcherNotReadySeconds: expected seconds: a whole number from 10 to 3600/);
+    });
+
+    it("reports every problem at once, in one error", () => {
+        const problems = problemsWith({ namespace: "BAD", serviceType: "x", storageSize: "big" }, []);
+        assert.deepStrictEqual(problems.map((problem) => problem.split(":")[1]), ["namespace", "dbPassword", "storageSize", "serviceType", "appPassword"]);
+        const message = new ConfigError(problems).message;
+        assert.match(message, /^invalid stack configuration:\n {2}- workshop-postgres:namespace/);
+    });
+});
