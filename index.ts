@@ -1,19 +1,23 @@
 import * as pulumi from "@pulumi/pulumi";
+import * as path from "path";
 import { PostgresInstance } from "./components/postgresInstance";
-import { databaseEndpoint } from "./lib/endpoint";
+import { WorkshopSchema } from "./components/workshopSchema";
 import { parseSettings } from "./lib/settings";
+import { readSqlFiles } from "./lib/sqlPlan";
 
 const config = new pulumi.Config();
 const settings = parseSettings({
     get: (key) => config.get(key),
     hasSecret: (key) => config.getSecret(key) !== undefined,
 });
+const sqlFiles = readSqlFiles(path.join(__dirname, "sql"));
+const dbPassword = config.requireSecret("dbPassword");
 
 const postgres = new PostgresInstance("postgres", {
     namespace: settings.namespace,
     createNamespace: settings.createNamespace,
     dbUser: settings.dbUser,
-    dbPassword: config.requireSecret("dbPassword"),
+    dbPassword,
     dbName: settings.dbName,
     image: settings.image,
     storageSize: settings.storageSize,
@@ -26,6 +30,22 @@ const postgres = new PostgresInstance("postgres", {
     allowDataDeletion: settings.allowDataDeletion,
 });
 
+const endpoint = postgres.endpointFor({ host: settings.schema.host, port: settings.schema.port });
+
+const schema = new WorkshopSchema("workshop", {
+    endpoint,
+    sslMode: settings.schema.sslMode,
+    superuser: settings.dbUser,
+    superuserPassword: dbPassword,
+    database: settings.dbName,
+    schemaName: settings.schema.schemaName,
+    appUser: settings.schema.appUser,
+    appPassword: config.requireSecret("appPassword"),
+    files: sqlFiles,
+    allowDataDeletion: settings.allowDataDeletion,
+    readyAfter: [postgres.deployment, postgres.service],
+});
+
 export const namespace = postgres.namespace;
 export const serviceName = postgres.serviceName;
 export const host = postgres.host;
@@ -33,12 +53,8 @@ export const port = postgres.port;
 export const database = postgres.database;
 export const user = postgres.user;
 export const connectionString = postgres.connectionString;
-
-const endpoint = postgres.service.spec.apply((spec) => pulumi.output(postgres.service.status).apply((status) => databaseEndpoint(settings.schema, {
-    type: settings.serviceType,
-    port: postgres.port,
-    nodePort: spec.ports[0]?.nodePort,
-    ingress: status?.loadBalancer?.ingress,
-})));
 export const externalHost = endpoint.host;
 export const externalPort = endpoint.port;
+export const schemaName = schema.schemaName;
+export const appUser = schema.appUser;
+export const sqlFilesApplied = schema.recordedFiles;

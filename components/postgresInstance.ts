@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { databaseEndpoint, Endpoint, EndpointOverride } from "../lib/endpoint";
 import {
     commonLabels, PodExtension, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
 } from "../lib/postgresSpec";
@@ -53,6 +54,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
     public readonly deployment: k8s.apps.v1.Deployment;
     public readonly service: k8s.core.v1.Service;
     public readonly dataClaim: k8s.core.v1.PersistentVolumeClaim;
+    private readonly serviceType: ServiceType;
 
     constructor(name: string, args: PostgresInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("workshop:database:PostgresInstance", name, {}, opts);
@@ -61,6 +63,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
         const dbUser = args.dbUser ?? "postgres";
         const storageSize = args.storageSize ?? "1Gi";
         const serviceType = args.serviceType ?? "ClusterIP";
+        this.serviceType = serviceType;
         const allowedCidrs = args.allowedCidrs ?? [];
         const allowedNamespaces = args.allowedNamespaces ?? [];
         const retainData = !(args.allowDataDeletion ?? false);
@@ -178,5 +181,15 @@ export class PostgresInstance extends pulumi.ComponentResource {
             user: this.user,
             connectionString: this.connectionString,
         });
+    }
+
+    /** Where a machine outside the cluster reaches PostgreSQL: `override` when set, else what the Service exposes. */
+    public endpointFor(override: EndpointOverride): pulumi.Output<Endpoint> {
+        return pulumi.all([this.service.spec, this.service.status]).apply(([spec, status]) => databaseEndpoint(override, {
+            type: this.serviceType,
+            port: this.port,
+            nodePort: spec.ports[0]?.nodePort,
+            ingress: status?.loadBalancer?.ingress,
+        }));
     }
 }

@@ -1,11 +1,17 @@
-import type { SchemaSettings, ServiceType } from "./settings";
+import type { ServiceType } from "./settings";
 
 export interface Endpoint {
     readonly host: string;
     readonly port: number;
 }
 
-interface ServiceView {
+/** dbHost / dbPort from config, when set. */
+export interface EndpointOverride {
+    readonly host?: string;
+    readonly port?: number;
+}
+
+export interface ServiceView {
     readonly type: ServiceType;
     readonly port: number;
     readonly nodePort?: number;
@@ -16,13 +22,13 @@ interface ServiceView {
  * Where the deploying machine reaches PostgreSQL: dbHost/dbPort when set, otherwise what the
  * Service exposes (the LoadBalancer's ingress, or the NodePort on dbHost).
  */
-export function databaseEndpoint(schema: SchemaSettings, service: ServiceView): Endpoint {
+export function databaseEndpoint(override: EndpointOverride, service: ServiceView): Endpoint {
     const ingress = service.ingress?.find((entry) => entry.ip || entry.hostname);
-    const host = schema.host ?? ingress?.ip ?? ingress?.hostname;
+    const host = override.host ?? ingress?.ip ?? ingress?.hostname;
     if (host === undefined) {
         throw new Error(`the ${service.type} Service exposes no address the deploying machine can use; ` +
             "set workshop-postgres:dbHost (and dbPort) to one that reaches PostgreSQL");
     }
     const exposedPort = service.type === "NodePort" ? service.nodePort : service.port;
-    return { host, port: schema.port ?? exposedPort ?? service.port };
+    return { host, port: override.port ?? exposedPort ?? service.port };
 }

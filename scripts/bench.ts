@@ -4,7 +4,10 @@
  */
 import { spawnSync } from "child_process";
 import * as path from "path";
+import { applySqlFiles } from "../lib/migrationRunner";
+import { readSqlFiles } from "../lib/sqlPlan";
 import { devStack } from "../test/support/devStack";
+import { startPostgres } from "../test/support/embeddedPostgres";
 import { runProgram } from "../test/support/program";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -40,11 +43,36 @@ function unitSuite() {
     report(`unit suite wall time (mocha, ${summary} tests, exit ${result.status})`, `${(wall / 1000).toFixed(2)} s`);
 }
 
+async function sqlMigrations() {
+    const files = readSqlFiles(path.join(ROOT, "sql"));
+    const server = await startPostgres();
+    try {
+        const fresh: number[] = [];
+        const noop: number[] = [];
+        for (let i = 0; i < 10; i++) {
+            const database = `WORKSHOP_BENCH_${i}`;
+            await server.createDatabase(database);
+            let start = performance.now();
+            await applySqlFiles(server.connection(database), "workshop", files);
+            fresh.push(performance.now() - start);
+            start = performance.now();
+            await applySqlFiles(server.connection(database), "workshop", files);
+            noop.push(performance.now() - start);
+        }
+        report(`apply sql/ on a fresh database (median of 10, ${files.length} files)`, `${median(fresh).toFixed(1)} ms`);
+        report("no-op re-run on an up-to-date database (median of 10)", `${median(noop).toFixed(1)} ms`);
+    } finally {
+        await server.stop();
+    }
+}
+
 async function main() {
     console.log(`node ${process.version}, ${new Date().toISOString()}`);
     console.log("\n## Pulumi program");
     await programUnderMocks();
     unitSuite();
+    console.log("\n## SQL files (embedded PostgreSQL on loopback, connection set-up included)");
+    await sqlMigrations();
 }
 
 main().catch((error) => {

@@ -59,7 +59,8 @@ const MOCKED_TYPES: Record<string, (name: string, inputs: any) => Record<string,
     "postgresql:index/schema:Schema": (_n, inputs) => inputs,
     "postgresql:index/grant:Grant": (_n, inputs) => inputs,
     "postgresql:index/defaultPrivileges:DefaultPrivileges": (_n, inputs) => inputs,
-    "pulumi-nodejs:dynamic:Resource": (_n, inputs) => inputs,
+    // The SQL migrations: as after a run that applied every file.
+    "pulumi-nodejs:dynamic:Resource": (_n, inputs) => ({ ...inputs, applied: Object.keys(inputs.files), recorded: Object.keys(inputs.files) }),
 };
 
 /** What the Kubernetes API returns: the object with its generated name filled in. */
@@ -154,7 +155,8 @@ export async function runProgram(config: Record<string, string>, secretKeys: rea
     });
     // Every registration, including those made inside applies, has reached the mocks.
     await Promise.all(seen.map((entry) => valueOf(entry.resource.urn)));
-    await pulumi.runtime.awaitStackRegistrations?.();
+    // Drain outstanding RPCs (the stack's outputs among them) so the next run's mocks see none of them.
+    await pulumi.runtime.disconnect();
 
     const resources = seen.map((entry) => {
         const key = `${entry.type}::${entry.name}`;
