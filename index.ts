@@ -28,6 +28,14 @@ const postgres = new PostgresInstance("postgres", {
     allowedCidrs: settings.allowedCidrs,
     allowedNamespaces: settings.allowedNamespaces,
     allowDataDeletion: settings.allowDataDeletion,
+    alerting: {
+        to: settings.alert.to,
+        from: settings.alert.from,
+        subjectPrefix: settings.alert.subjectPrefix,
+        deadlineSeconds: settings.alert.deadlineSeconds,
+        sendgridApiKey: settings.alert.sendgridConfigured ? config.requireSecret("sendgridApiKey") : undefined,
+        image: settings.alert.image,
+    },
 });
 
 const endpoint = postgres.endpointFor({ host: settings.schema.host, port: settings.schema.port });

@@ -2,9 +2,10 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { databaseEndpoint, Endpoint, EndpointOverride } from "../lib/endpoint";
 import {
-    commonLabels, PodExtension, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
+    commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
 } from "../lib/postgresSpec";
 import type { ComputeResources, ServiceType } from "../lib/settings";
+import { AlertMailer, AlertMailerArgs } from "./alertMailer";
 
 export interface PostgresInstanceArgs {
     /** Namespace to deploy into. */
@@ -34,8 +35,8 @@ export interface PostgresInstanceArgs {
     readonly allowedNamespaces?: readonly string[];
     /** Let `pulumi destroy` delete the namespace and the PVC (default false: they are retained). */
     readonly allowDataDeletion?: boolean;
-    /** Extra containers and volumes for the pod, such as the alert sidecar (default none). */
-    readonly podExtension?: PodExtension;
+    /** Mail an alert when the pod stops (default: no alert sidecar). */
+    readonly alerting?: Omit<AlertMailerArgs, "namespace" | "service" | "database" | "labels">;
 }
 
 /** One PostgreSQL server on a persistent volume: namespace, settings, Secret, PVC, Deployment, Service, NetworkPolicy. */
@@ -54,6 +55,8 @@ export class PostgresInstance extends pulumi.ComponentResource {
     public readonly deployment: k8s.apps.v1.Deployment;
     public readonly service: k8s.core.v1.Service;
     public readonly dataClaim: k8s.core.v1.PersistentVolumeClaim;
+    /** The mailer, when alerting is configured; the pod watcher reuses its settings and bundle. */
+    public readonly alertMailer?: AlertMailer;
     private readonly serviceType: ServiceType;
 
     constructor(name: string, args: PostgresInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -111,6 +114,14 @@ export class PostgresInstance extends pulumi.ComponentResource {
             },
         }, { parent: this, retainOnDelete: retainData });
 
+        this.alertMailer = args.alerting && new AlertMailer(`${name}-alert`, {
+            ...args.alerting,
+            namespace,
+            service: name,
+            database: args.dbName,
+            labels,
+        }, { parent: this });
+
         this.deployment = new k8s.apps.v1.Deployment(name, {
             metadata: { name, namespace, labels },
             spec: {
@@ -128,7 +139,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
                         settingsConfigMap: settings.metadata.name,
                         credentialsSecret: credentials.metadata.name,
                         dataClaim: this.dataClaim.metadata.name,
-                        extension: args.podExtension,
+                        extension: this.alertMailer?.podExtension,
                     }),
                 },
             },

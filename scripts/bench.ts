@@ -2,12 +2,14 @@
  * Prints the project's speed and size figures. Each section measures one thing the issues ask for;
  * nothing here asserts a bound (tests assert behaviour, this script reports numbers).
  */
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
 import { applySqlFiles } from "../lib/migrationRunner";
 import { readSqlFiles } from "../lib/sqlPlan";
 import { devStack } from "../test/support/devStack";
 import { startPostgres } from "../test/support/embeddedPostgres";
+import { startFakeSendgrid } from "../test/support/fakeSendgrid";
 import { runProgram } from "../test/support/program";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -19,7 +21,7 @@ function median(values: number[]): number {
 }
 
 function report(label: string, value: string) {
-    console.log(`${label.padEnd(58)} ${value}`);
+    console.log(`${label.padEnd(66)} ${value}`);
 }
 
 async function programUnderMocks() {
@@ -66,6 +68,42 @@ async function sqlMigrations() {
     }
 }
 
+function exitOf(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number | null> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(command, args, { env, stdio: "ignore" });
+        child.on("error", reject);
+        child.on("close", resolve);
+    });
+}
+
+async function alertMailer() {
+    const bundle = path.join(ROOT, "alerting/dist/pod-down-alert.js");
+    report("mailer bundle size (alerting/dist/pod-down-alert.js)", `${(fs.statSync(bundle).size / 1024).toFixed(1)} KiB`);
+    const runs = 15;
+    const baseline: number[] = [];
+    for (let i = 0; i < runs; i++) {
+        const start = performance.now();
+        await exitOf(process.execPath, ["-e", ""], {});
+        baseline.push(performance.now() - start);
+    }
+    const toRequest: number[] = [];
+    for (let i = 0; i < runs; i++) {
+        const api = await startFakeSendgrid();
+        const env = {
+            ALERT_TO: "ops@example.com", ALERT_FROM: "alerts@example.com", SENDGRID_API_KEY: "SG.bench",
+            SENDGRID_API_URL: api.url, POD_NAME: "postgres-bench", POD_NAMESPACE: "workshop",
+        };
+        const start = performance.now();
+        const exit = exitOf(process.execPath, [bundle], env);
+        const request = await api.nextRequest();
+        toRequest.push(request.receivedAt - start);
+        await exit;
+        await api.close();
+    }
+    report(`baseline: node -e '' start to exit (median of ${runs})`, `${median(baseline).toFixed(1)} ms`);
+    report(`mailer: process start to request at the fake API (median of ${runs})`, `${median(toRequest).toFixed(1)} ms`);
+}
+
 async function main() {
     console.log(`node ${process.version}, ${new Date().toISOString()}`);
     console.log("\n## Pulumi program");
@@ -73,6 +111,8 @@ async function main() {
     unitSuite();
     console.log("\n## SQL files (embedded PostgreSQL on loopback, connection set-up included)");
     await sqlMigrations();
+    console.log("\n## Alert mailer (preStop hook; fake SendGrid API on loopback)");
+    await alertMailer();
 }
 
 main().catch((error) => {

@@ -1,0 +1,25 @@
+/** Shared process wrapper of the entry points: exit codes, one-line results, and a hard stop at the deadline. */
+import type { DeliveryOutcome } from "./deliver";
+import { SettingsError } from "./settings";
+
+/** Slack after ALERT_DEADLINE_SECONDS before the process ends itself, whatever is pending. */
+const HARD_STOP_SLACK_MS = 1000;
+
+export function runMain(work: () => Promise<DeliveryOutcome>): void {
+    const deadlineSeconds = Number(process.env.ALERT_DEADLINE_SECONDS) || 20;
+    setTimeout(() => {
+        console.error(JSON.stringify({ alert: "failed", error: `hard stop: still running ${deadlineSeconds}s after start` }));
+        process.exit(1);
+    }, deadlineSeconds * 1000 + HARD_STOP_SLACK_MS).unref();
+    // Exit at once rather than when idle: keep-alive sockets would hold the hook, and the pod, for seconds.
+    // Writes to pipes and files are synchronous on Linux, so nothing printed is lost.
+    work().then((outcome) => {
+        if (outcome.mode === "sent") {
+            console.log(JSON.stringify({ alert: "sent", attempts: outcome.attempts, status: outcome.status }));
+        }
+        process.exit(0);
+    }, (error: unknown) => {
+        console.error(JSON.stringify({ alert: "failed", error: error instanceof Error ? error.message : String(error) }));
+        process.exit(error instanceof SettingsError ? 2 : 1);
+    });
+}

@@ -1,0 +1,83 @@
+/** Builds alert mails: a subject that fits a phone's list view, a plain-text part always, and simple HTML. */
+import type { PodFacts } from "./settings";
+
+export type AlertKind = "stopping" | "down" | "recovered";
+
+export interface AlertEvent {
+    readonly kind: AlertKind;
+    /** Short cause, such as "pod is being stopped", "OOMKilled", "CrashLoopBackOff". */
+    readonly reason: string;
+    readonly at: Date;
+    /** Which mechanism noticed: the preStop hook or the watcher. */
+    readonly source: "preStop hook" | "pod watcher";
+    readonly exitCode?: number;
+    readonly restarts?: number;
+    /** Further lines, such as how many events a summary covers. */
+    readonly notes?: readonly string[];
+    /** Last lines of the PostgreSQL log, when they could be read. */
+    readonly logTail?: readonly string[];
+}
+
+export interface AlertMessage {
+    readonly subject: string;
+    readonly text: string;
+    readonly html: string;
+}
+
+const HEADLINE: Record<AlertKind, string> = {
+    stopping: "PostgreSQL pod is going down",
+    down: "PostgreSQL pod is DOWN",
+    recovered: "PostgreSQL pod recovered",
+};
+
+export function utc(at: Date): string {
+    return at.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+}
+
+function escapeHtml(text: string): string {
+    return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+export function buildAlert(event: AlertEvent, facts: PodFacts, subjectPrefix: string): AlertMessage {
+    const headline = HEADLINE[event.kind];
+    const subject = `${subjectPrefix ? `${subjectPrefix} ` : ""}${headline}: ${facts.namespace}/${facts.pod} (${event.reason})`;
+    const rows: [string, string][] = [
+        ["What", `${headline}: ${event.reason}`],
+        ["When", utc(event.at)],
+        ["Pod", facts.pod],
+        ["Namespace", facts.namespace],
+        ["Node", facts.node],
+        ["Pod IP", facts.podIp],
+        ["Service", `${facts.service}.${facts.namespace} (port 5432)`],
+        ["Database", facts.database],
+        ["Stack", facts.stack],
+        ["Noticed by", event.source],
+    ];
+    if (event.exitCode !== undefined) {
+        rows.push(["Exit code", String(event.exitCode)]);
+    }
+    if (event.restarts !== undefined) {
+        rows.push(["Restarts", String(event.restarts)]);
+    }
+    const notes = event.notes ?? [];
+    const logTail = event.logTail ?? [];
+    const text = [
+        `${headline}.`,
+        "",
+        ...rows.map(([label, value]) => `${label}: ${value}`),
+        ...(notes.length ? ["", ...notes] : []),
+        ...(logTail.length ? ["", "Last PostgreSQL log lines:", ...logTail.map((line) => `  ${line}`)] : []),
+        "",
+        `Check: kubectl -n ${facts.namespace} get pods,events`,
+    ].join("\n");
+    const html = [
+        `<p><strong>${escapeHtml(headline)}.</strong></p>`,
+        "<table>",
+        ...rows.map(([label, value]) => `<tr><td><b>${escapeHtml(label)}</b></td><td>${escapeHtml(value)}</td></tr>`),
+        "</table>",
+        ...notes.map((note) => `<p>${escapeHtml(note)}</p>`),
+        ...(logTail.length ? [`<p>Last PostgreSQL log lines:</p><pre>${escapeHtml(logTail.join("\n"))}</pre>`] : []),
+        `<p><code>kubectl -n ${escapeHtml(facts.namespace)} get pods,events</code></p>`,
+    ].join("\n");
+    return { subject, text, html };
+}

@@ -1,0 +1,92 @@
+/** Pure builders for the alert sidecar and the watcher: environment, volumes, container. */
+import type * as k8s from "@pulumi/kubernetes";
+import type { Input } from "@pulumi/pulumi";
+import { PodExtension, restrictedContainerSecurity } from "./postgresSpec";
+
+type EnvVar = k8s.types.input.core.v1.EnvVar;
+type Container = k8s.types.input.core.v1.Container;
+type Volume = k8s.types.input.core.v1.Volume;
+
+/** uid of the `node` user in the official Node.js images. */
+export const NODE_UID = 1000;
+export const BUNDLE_MOUNT = "/opt/alerting";
+export const MAILER_BUNDLE = "pod-down-alert.js";
+export const SIDECAR_NAME = "alert";
+/** Largest bundle accepted in a ConfigMap: the API server refuses objects over 1 MiB, and metadata needs room. */
+export const MAX_BUNDLE_BYTES = 1024 * 1024 - 16 * 1024;
+
+export interface MailerSettingsData {
+    readonly to: readonly string[];
+    readonly from: string;
+    readonly subjectPrefix: string;
+    readonly deadlineSeconds: number;
+    readonly service: string;
+    readonly database: string;
+    readonly stack: string;
+}
+
+/** Non-secret mailer settings for a ConfigMap, under the names alerting/src/settings.ts reads. */
+export function mailerSettingsData(settings: MailerSettingsData): Record<string, string> {
+    return {
+        ALERT_TO: settings.to.join(","),
+        ALERT_FROM: settings.from,
+        ALERT_SUBJECT_PREFIX: settings.subjectPrefix,
+        ALERT_DEADLINE_SECONDS: String(settings.deadlineSeconds),
+        PG_SERVICE: settings.service,
+        PG_DATABASE: settings.database,
+        PULUMI_STACK: settings.stack,
+    };
+}
+
+const fromField = (name: string, fieldPath: string): EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
+
+/** Pod facts from the Downward API, and the API key from its Secret when one is configured. */
+export function mailerEnv(apiKeySecret?: Input<string>): EnvVar[] {
+    return [
+        fromField("POD_NAME", "metadata.name"),
+        fromField("POD_NAMESPACE", "metadata.namespace"),
+        fromField("NODE_NAME", "spec.nodeName"),
+        fromField("POD_IP", "status.podIP"),
+        ...(apiKeySecret === undefined ? [] : [{ name: "SENDGRID_API_KEY", valueFrom: { secretKeyRef: { name: apiKeySecret, key: "apiKey" } } }]),
+    ];
+}
+
+export function bundleVolume(configMap: Input<string>): Volume {
+    return { name: "alerting-bundle", configMap: { name: configMap, defaultMode: 0o444 } };
+}
+
+export interface AlertSidecarArgs {
+    readonly image: string;
+    readonly bundleConfigMap: Input<string>;
+    readonly settingsConfigMap: Input<string>;
+    readonly apiKeySecret?: Input<string>;
+    readonly deadlineSeconds: number;
+}
+
+/**
+ * A container that idles in a shell (next to no CPU or memory, and it exits on TERM at once)
+ * and whose preStop hook runs the mailer. The hook's output goes to the container's log.
+ */
+export function alertSidecar(args: AlertSidecarArgs): PodExtension {
+    const container: Container = {
+        name: SIDECAR_NAME,
+        image: args.image,
+        imagePullPolicy: "IfNotPresent",
+        command: ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while true; do sleep 86400 & wait $!; done"],
+        envFrom: [{ configMapRef: { name: args.settingsConfigMap } }],
+        env: mailerEnv(args.apiKeySecret),
+        lifecycle: {
+            preStop: {
+                exec: {
+                    // An exec hook's output is otherwise lost; PID 1's stdout is the container log.
+                    command: ["/bin/sh", "-c", `node ${BUNDLE_MOUNT}/${MAILER_BUNDLE} >/proc/1/fd/1 2>/proc/1/fd/2`],
+                },
+            },
+        },
+        // Node needs a burst of CPU to start quickly inside the grace period; idle use is nil.
+        resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "500m", memory: "128Mi" } },
+        securityContext: restrictedContainerSecurity(NODE_UID),
+        volumeMounts: [{ name: "alerting-bundle", mountPath: BUNDLE_MOUNT, readOnly: true }],
+    };
+    return { containers: [container], volumes: [bundleVolume(args.bundleConfigMap)], shutdownSeconds: args.deadlineSeconds };
+}
