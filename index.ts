@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
+import { PodWatcher } from "./components/podWatcher";
 import { PostgresInstance } from "./components/postgresInstance";
 import { WorkshopSchema } from "./components/workshopSchema";
 import { parseSettings } from "./lib/settings";
@@ -37,6 +38,15 @@ const postgres = new PostgresInstance("postgres", {
         image: settings.alert.image,
     },
 });
+
+if (settings.watcher.enabled && postgres.alertMailer) {
+    new PodWatcher("pod-watcher", {
+        namespace: postgres.namespace,
+        podLabels: postgres.podLabels,
+        mailer: postgres.alertMailer,
+        notReadySeconds: settings.watcher.notReadySeconds,
+    });
+}
 
 const endpoint = postgres.endpointFor({ host: settings.schema.host, port: settings.schema.port });
 

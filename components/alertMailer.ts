@@ -8,16 +8,19 @@ import type { PodExtension } from "../lib/postgresSpec";
 /** Bundles built by `npm run build` from alerting/src. */
 export const BUNDLE_DIR = path.resolve(__dirname, "../alerting/dist");
 
-/** Reads a built bundle, refusing a missing one or one too large for a ConfigMap with a message that says what to do. */
-export function readBundle(file: string): string {
+/**
+ * Reads a built bundle as ConfigMap text: UTF-8 for `data`, base64 for `binaryData`. Refuses a
+ * missing bundle, or one too large for a ConfigMap, with a message that says what to do.
+ */
+export function readBundle(file: string, encoding: "utf8" | "base64"): string {
     const bundlePath = path.join(BUNDLE_DIR, file);
     if (!fs.existsSync(bundlePath)) {
         throw new Error(`${path.relative(process.cwd(), bundlePath)} is missing: run \`npm run build\` first (npm run up and npm test do)`);
     }
-    const bundle = fs.readFileSync(bundlePath, "utf8");
+    const bundle = fs.readFileSync(bundlePath).toString(encoding);
     const bytes = Buffer.byteLength(bundle);
     if (bytes > MAX_BUNDLE_BYTES) {
-        throw new Error(`${file} is ${bytes} bytes; a ConfigMap holds at most ${MAX_BUNDLE_BYTES}`);
+        throw new Error(`${file} takes ${bytes} bytes in a ConfigMap, which holds at most ${MAX_BUNDLE_BYTES}`);
     }
     return bundle;
 }
@@ -62,7 +65,7 @@ export class AlertMailer extends pulumi.ComponentResource {
         // Auto-named: a new bundle or setting makes a new object, which rolls the pod onto it.
         const bundle = new k8s.core.v1.ConfigMap(`${name}-bundle`, {
             metadata,
-            data: { [MAILER_BUNDLE]: readBundle(MAILER_BUNDLE) },
+            data: { [MAILER_BUNDLE]: readBundle(MAILER_BUNDLE, "utf8") },
         }, { parent: this });
 
         this.settingsConfigMap = new k8s.core.v1.ConfigMap(`${name}-settings`, {

@@ -1,16 +1,21 @@
 /** Pure builders for the alert sidecar and the watcher: environment, volumes, container. */
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
-import { PodExtension, restrictedContainerSecurity } from "./postgresSpec";
+import { PodExtension, restrictedContainerSecurity, restrictedPodSecurity } from "./postgresSpec";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 type Container = k8s.types.input.core.v1.Container;
 type Volume = k8s.types.input.core.v1.Volume;
+type PodSpec = k8s.types.input.core.v1.PodSpec;
 
 /** uid of the `node` user in the official Node.js images. */
 export const NODE_UID = 1000;
 export const BUNDLE_MOUNT = "/opt/alerting";
 export const MAILER_BUNDLE = "pod-down-alert.js";
+export const WATCHER_BUNDLE = "pod-watcher.js.gz";
+/** Runs a gzip-compressed CommonJS bundle: unpacked in memory, so the root file system stays read-only. */
+export const GZIP_LOADER = "const f=process.argv[1],M=require('module'),m=new M(f);m.filename=f;" +
+    "m._compile(require('zlib').gunzipSync(require('fs').readFileSync(f)).toString(),f)";
 export const SIDECAR_NAME = "alert";
 /** Largest bundle accepted in a ConfigMap: the API server refuses objects over 1 MiB, and metadata needs room. */
 export const MAX_BUNDLE_BYTES = 1024 * 1024 - 16 * 1024;
@@ -40,14 +45,19 @@ export function mailerSettingsData(settings: MailerSettingsData): Record<string,
 
 const fromField = (name: string, fieldPath: string): EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 
-/** Pod facts from the Downward API, and the API key from its Secret when one is configured. */
+/** The SendGrid key from its Secret, when one is configured (none: log mode). */
+function apiKeyEnv(apiKeySecret?: Input<string>): EnvVar[] {
+    return apiKeySecret === undefined ? [] : [{ name: "SENDGRID_API_KEY", valueFrom: { secretKeyRef: { name: apiKeySecret, key: "apiKey" } } }];
+}
+
+/** Pod facts from the Downward API, and the API key. */
 export function mailerEnv(apiKeySecret?: Input<string>): EnvVar[] {
     return [
         fromField("POD_NAME", "metadata.name"),
         fromField("POD_NAMESPACE", "metadata.namespace"),
         fromField("NODE_NAME", "spec.nodeName"),
         fromField("POD_IP", "status.podIP"),
-        ...(apiKeySecret === undefined ? [] : [{ name: "SENDGRID_API_KEY", valueFrom: { secretKeyRef: { name: apiKeySecret, key: "apiKey" } } }]),
+        ...apiKeyEnv(apiKeySecret),
     ];
 }
 
@@ -89,4 +99,50 @@ export function alertSidecar(args: AlertSidecarArgs): PodExtension {
         volumeMounts: [{ name: "alerting-bundle", mountPath: BUNDLE_MOUNT, readOnly: true }],
     };
     return { containers: [container], volumes: [bundleVolume(args.bundleConfigMap)], shutdownSeconds: args.deadlineSeconds };
+}
+
+export interface WatcherPodArgs {
+    readonly image: string;
+    readonly bundleConfigMap: Input<string>;
+    readonly settingsConfigMap: Input<string>;
+    readonly apiKeySecret?: Input<string>;
+    readonly serviceAccount: Input<string>;
+    /** Label selector of the PostgreSQL pods, such as app.kubernetes.io/name=postgresql,… */
+    readonly selector: string;
+    readonly notReadySeconds: number;
+    /** Name of the PostgreSQL container, whose state and log the alerts report. */
+    readonly postgresContainer: string;
+}
+
+export function labelSelector(labels: Record<string, string>): string {
+    return Object.entries(labels).map(([key, value]) => `${key}=${value}`).join(",");
+}
+
+/** The watcher's pod: the only one of the stack that mounts an API token, for its own least-privilege account. */
+export function watcherPodSpec(args: WatcherPodArgs): PodSpec {
+    return {
+        serviceAccountName: args.serviceAccount,
+        automountServiceAccountToken: true,
+        enableServiceLinks: false,
+        terminationGracePeriodSeconds: 10,
+        securityContext: restrictedPodSecurity(NODE_UID),
+        containers: [{
+            name: "watcher",
+            image: args.image,
+            imagePullPolicy: "IfNotPresent",
+            command: ["node", "-e", GZIP_LOADER, `${BUNDLE_MOUNT}/${WATCHER_BUNDLE}`],
+            envFrom: [{ configMapRef: { name: args.settingsConfigMap } }],
+            env: [
+                fromField("WATCH_NAMESPACE", "metadata.namespace"),
+                { name: "WATCH_SELECTOR", value: args.selector },
+                { name: "NOT_READY_SECONDS", value: String(args.notReadySeconds) },
+                { name: "POSTGRES_CONTAINER", value: args.postgresContainer },
+                ...apiKeyEnv(args.apiKeySecret),
+            ],
+            resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { cpu: "250m", memory: "192Mi" } },
+            securityContext: restrictedContainerSecurity(NODE_UID),
+            volumeMounts: [{ name: "alerting-bundle", mountPath: BUNDLE_MOUNT, readOnly: true }],
+        }],
+        volumes: [bundleVolume(args.bundleConfigMap)],
+    };
 }

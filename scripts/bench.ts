@@ -10,6 +10,8 @@ import { readSqlFiles } from "../lib/sqlPlan";
 import { devStack } from "../test/support/devStack";
 import { startPostgres } from "../test/support/embeddedPostgres";
 import { startFakeSendgrid } from "../test/support/fakeSendgrid";
+import { postgresPod, startFakeKubernetes } from "../test/support/fakeKubernetes";
+import { GZIP_LOADER } from "../lib/alertSpec";
 import { runProgram } from "../test/support/program";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -104,6 +106,44 @@ async function alertMailer() {
     report(`mailer: process start to request at the fake API (median of ${runs})`, `${median(toRequest).toFixed(1)} ms`);
 }
 
+async function podWatcher() {
+    const runs = 10;
+    const latencies: number[] = [];
+    const bundle = path.join(ROOT, "alerting/dist/pod-watcher.js.gz");
+    const kib = (file: string) => (fs.statSync(file).size / 1024).toFixed(1);
+    report("watcher bundle size (minified / gzipped, shipped gzipped)", `${kib(bundle.replace(/\.gz$/, ""))} / ${kib(bundle)} KiB`);
+    for (let i = 0; i < runs; i++) {
+        const labels = { "app.kubernetes.io/name": "postgresql" };
+        const kube = await startFakeKubernetes("workshop", [postgresPod({ labels })]);
+        const api = await startFakeSendgrid();
+        const watcher = spawn(process.execPath, ["-e", GZIP_LOADER, bundle], {
+            stdio: "ignore",
+            env: {
+                KUBECONFIG: kube.kubeconfig, SENDGRID_API_URL: api.url, SENDGRID_API_KEY: "SG.bench",
+                ALERT_TO: "ops@example.com", ALERT_FROM: "alerts@example.com",
+                WATCH_NAMESPACE: "workshop", WATCH_SELECTOR: "app.kubernetes.io/name=postgresql",
+            },
+        });
+        await kube.waitForRequest((request) => request.query.get("watch") === "true");
+        const start = performance.now();
+        kube.emit("MODIFIED", postgresPod({ labels, ready: false, restarts: 1, lastTerminated: { reason: "OOMKilled", exitCode: 137 } }));
+        const request = await api.nextRequest();
+        latencies.push(request.receivedAt - start);
+        const exited = new Promise((resolve) => watcher.once("exit", resolve));
+        watcher.kill("SIGTERM");
+        await exited;
+        await kube.close();
+        await api.close();
+    }
+    report(`watcher: watch event to request at the fake API (median of ${runs})`, `${median(latencies).toFixed(1)} ms`);
+    // The usual kube-prometheus rules: KubePodNotReady / KubePodCrashLooping with "for: 15m", evaluated every
+    // 30 s on metrics scraped every 30 s, then Alertmanager's group_wait of 30 s before the first notification.
+    const forSeconds = 15 * 60;
+    const best = forSeconds + 30;
+    const worst = forSeconds + 30 + 30 + 30;
+    report("usual Prometheus rules (for: 15m + scrape, evaluation, group_wait)", `${(best / 60).toFixed(1)}–${(worst / 60).toFixed(1)} min`);
+}
+
 async function main() {
     console.log(`node ${process.version}, ${new Date().toISOString()}`);
     console.log("\n## Pulumi program");
@@ -113,6 +153,8 @@ async function main() {
     await sqlMigrations();
     console.log("\n## Alert mailer (preStop hook; fake SendGrid API on loopback)");
     await alertMailer();
+    console.log("\n## Pod watcher (fake Kubernetes API and fake SendGrid API on loopback; the pod's log is read first)");
+    await podWatcher();
 }
 
 main().catch((error) => {

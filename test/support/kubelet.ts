@@ -69,9 +69,13 @@ export function materialise(run: ProgramRun, deployment: RecordedResource, conta
         const hostPath = path.join(root, mount.name);
         fs.mkdirSync(hostPath);
         if (volume.configMap) {
-            const data = byName(run, "kubernetes:core/v1:ConfigMap", volume.configMap.name).inputs.data;
-            for (const [file, content] of Object.entries(data)) {
-                fs.writeFileSync(path.join(hostPath, file), content as string, { mode: volume.configMap.defaultMode ?? 0o644 });
+            const configMap = byName(run, "kubernetes:core/v1:ConfigMap", volume.configMap.name).inputs;
+            const files: [string, Buffer][] = [
+                ...Object.entries(configMap.data ?? {}).map(([file, text]) => [file, Buffer.from(text as string, "utf8")] as [string, Buffer]),
+                ...Object.entries(configMap.binaryData ?? {}).map(([file, base64]) => [file, Buffer.from(base64 as string, "base64")] as [string, Buffer]),
+            ];
+            for (const [file, content] of files) {
+                fs.writeFileSync(path.join(hostPath, file), content, { mode: volume.configMap.defaultMode ?? 0o644 });
             }
         }
         mounts[mount.mountPath] = hostPath;
