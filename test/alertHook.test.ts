@@ -3,14 +3,10 @@ import * as fs from "fs";
 import { devStack } from "./support/devStack";
 import { ACCEPTED, FakeSendgrid, startFakeSendgrid } from "./support/fakeSendgrid";
 import { materialise, runCommand } from "./support/kubelet";
-import { ProgramRun, RecordedResource, runProgram } from "./support/program";
+import { runProgram } from "./support/program";
 
 const API_KEY = "SG.hook-test-key";
 const POD = { name: "postgres-5f7c9d-x2k4q", node: "kind-worker", ip: "10.244.0.12" };
-
-function postgresDeployment(run: ProgramRun): RecordedResource {
-    return run.ofType("kubernetes:apps/v1:Deployment").find((d) => d.name === "postgres")!;
-}
 
 describe("the preStop hook, run as Kubernetes would run it", function () {
     this.timeout(30_000);
@@ -25,7 +21,7 @@ describe("the preStop hook, run as Kubernetes would run it", function () {
     async function runHook(extraConfig: Record<string, string>, extraSecrets: string[], extraEnv: Record<string, string> = {}) {
         const { config, secretKeys } = devStack();
         const run = await runProgram({ ...config, ...extraConfig }, [...secretKeys, ...extraSecrets]);
-        const deployment = postgresDeployment(run);
+        const deployment = run.deployment("postgres");
         const sidecar = deployment.inputs.spec.template.spec.containers.find((c: any) => c.name === "alert");
         const pod = materialise(run, deployment, "alert", POD);
         try {

@@ -8,7 +8,7 @@ import { ProgramRun, RecordedResource, runProgram, secretPaths } from "./support
 const API_KEY = "SG.mock-test-key";
 
 function postgresPod(run: ProgramRun): any {
-    return run.ofType("kubernetes:apps/v1:Deployment").find((d) => d.name === "postgres")!.inputs.spec.template.spec;
+    return run.deployment("postgres").inputs.spec.template.spec;
 }
 
 describe("the alert sidecar under mocks", () => {

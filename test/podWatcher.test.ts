@@ -5,13 +5,9 @@ import { devStack } from "./support/devStack";
 import { ACCEPTED, FakeSendgrid, startFakeSendgrid } from "./support/fakeSendgrid";
 import { FakeKubernetes, postgresPod, startFakeKubernetes, TOKEN } from "./support/fakeKubernetes";
 import { materialise, Materialised } from "./support/kubelet";
-import { ProgramRun, RecordedResource, runProgram } from "./support/program";
+import { ProgramRun, runProgram } from "./support/program";
 
 const API_KEY = "SG.watcher-test-key";
-
-function deployment(run: ProgramRun, name: string): RecordedResource {
-    return run.ofType("kubernetes:apps/v1:Deployment").find((d) => d.name === name)!;
-}
 
 describe("the pod watcher under mocks", () => {
     let run: ProgramRun;
@@ -37,26 +33,26 @@ describe("the pod watcher under mocks", () => {
         const binding = run.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding").inputs;
         assert.deepStrictEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "pod-watcher" });
         assert.deepStrictEqual(binding.subjects, [{ kind: "ServiceAccount", name: account.metadata.name, namespace: "workshop" }]);
-        const watcherPod = deployment(run, "pod-watcher").inputs.spec.template.spec;
+        const watcherPod = run.deployment("pod-watcher").inputs.spec.template.spec;
         assert.strictEqual(watcherPod.serviceAccountName, account.metadata.name);
         assert.strictEqual(watcherPod.automountServiceAccountToken, true);
-        const postgresPod = deployment(run, "postgres").inputs.spec.template.spec;
+        const postgresPod = run.deployment("postgres").inputs.spec.template.spec;
         assert.strictEqual(postgresPod.automountServiceAccountToken, false);
         assert.strictEqual(postgresPod.serviceAccountName, undefined);
     });
 
     it("runs one restricted, resource-bounded watcher on the alert image, watching the PostgreSQL pod's labels", () => {
-        const watcher = deployment(run, "pod-watcher").inputs.spec;
+        const watcher = run.deployment("pod-watcher").inputs.spec;
         assert.strictEqual(watcher.replicas, 1);
         assert.deepStrictEqual(watcher.strategy, { type: "Recreate" });
         const container = watcher.template.spec.containers[0];
-        const sidecar = deployment(run, "postgres").inputs.spec.template.spec.containers.find((c: any) => c.name === "alert");
+        const sidecar = run.deployment("postgres").inputs.spec.template.spec.containers.find((c: any) => c.name === "alert");
         assert.strictEqual(container.image, sidecar.image);
         assert.strictEqual(container.securityContext.allowPrivilegeEscalation, false);
         assert.deepStrictEqual(container.securityContext.capabilities, { drop: ["ALL"] });
         assert.ok(container.resources.requests.memory && container.resources.limits.memory);
         const selector = container.env.find((e: any) => e.name === "WATCH_SELECTOR").value;
-        const podLabels = deployment(run, "postgres").inputs.spec.template.metadata.labels;
+        const podLabels = run.deployment("postgres").inputs.spec.template.metadata.labels;
         for (const pair of selector.split(",")) {
             const [key, value] = pair.split("=");
             assert.strictEqual(podLabels[key], value, pair);
@@ -110,12 +106,12 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
     });
 
     beforeEach(async () => {
-        const labels = deployment(run, "postgres").inputs.spec.template.metadata.labels;
+        const labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
         kube = await startFakeKubernetes("workshop", [postgresPod({ name: POD_NAME, labels })]);
         kube.setLog(POD_NAME, "2026-11-24 08:00:00 UTC [1] LOG:  database system is ready\n2026-11-24 08:01:00 UTC [7] FATAL:  out of memory\n");
         mail = await startFakeSendgrid([ACCEPTED]);
-        pod = materialise(run, deployment(run, "pod-watcher"), "watcher", { name: "pod-watcher-1", node: "kind-worker", ip: "10.244.0.20" });
-        const container = deployment(run, "pod-watcher").inputs.spec.template.spec.containers[0];
+        pod = materialise(run, run.deployment("pod-watcher"), "watcher", { name: "pod-watcher-1", node: "kind-worker", ip: "10.244.0.20" });
+        const container = run.deployment("pod-watcher").inputs.spec.template.spec.containers[0];
         const [command, ...args] = pod.hostCommand(container.command);
         output = "";
         watcher = spawn(command === "node" ? process.execPath : command, args, {
@@ -152,7 +148,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
     });
 
     it("mails an OOM kill with reason, exit code, restarts, node and the last log lines", async () => {
-        const labels = deployment(run, "postgres").inputs.spec.template.metadata.labels;
+        const labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
         kube.emit("MODIFIED", postgresPod({ name: POD_NAME, labels, ready: false, restarts: 1, lastTerminated: { reason: "OOMKilled", exitCode: 137 } }));
         const request = await mail.nextRequest();
         assert.strictEqual(request.path, "/v3/mail/send");
@@ -173,14 +169,14 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
         const resumed = await kube.waitForRequest((r) => isWatch(r) && r !== firstWatch);
         assert.strictEqual(resumed.query.get("resourceVersion"), firstWatch.query.get("resourceVersion"));
         assert.strictEqual(lists(), 1);
-        const labels = deployment(run, "postgres").inputs.spec.template.metadata.labels;
+        const labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
         kube.emit("MODIFIED", postgresPod({ name: POD_NAME, labels, ready: false, restarts: 1, lastTerminated: { reason: "Error", exitCode: 1 } }));
         const request = await mail.nextRequest();
         assert.match(request.body.subject, /PostgreSQL pod is DOWN: .* \(Error\)$/);
     });
 
     it("relists after 410 Gone and alerts on what changed while it was away", async () => {
-        const labels = deployment(run, "postgres").inputs.spec.template.metadata.labels;
+        const labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
         kube.changeWhileCompacted(postgresPod({ name: POD_NAME, labels, ready: false, restarts: 1, lastTerminated: { reason: "OOMKilled", exitCode: 137 } }));
         kube.dropWatches();
         const request = await mail.nextRequest();
@@ -189,7 +185,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
     });
 
     it("mails a forced deletion once, not every following event", async () => {
-        const labels = deployment(run, "postgres").inputs.spec.template.metadata.labels;
+        const labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
         const deleted = postgresPod({ name: POD_NAME, labels });
         deleted.metadata.deletionTimestamp = new Date().toISOString();
         deleted.metadata.deletionGracePeriodSeconds = 0;

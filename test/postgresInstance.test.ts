@@ -1,24 +1,16 @@
 import * as assert from "assert";
 import { DATA_MOUNT, PGDATA, POSTGRES_UID, SHUTDOWN_SECONDS } from "../lib/postgresSpec";
 import { devStack } from "./support/devStack";
-import { isSecretOutput, LOAD_BALANCER_IP, ProgramRun, RecordedResource, runProgram, secretPaths, valueOf } from "./support/program";
+import { isSecretOutput, LOAD_BALANCER_IP, ProgramRun, runProgram, secretPaths, valueOf } from "./support/program";
 
-const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const PVC = "kubernetes:core/v1:PersistentVolumeClaim";
 const SECRET = "kubernetes:core/v1:Secret";
 const CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
 const SERVICE = "kubernetes:core/v1:Service";
 const NAMESPACE = "kubernetes:core/v1:Namespace";
 
-/** The PostgreSQL Deployment (the watcher has one too). */
-function postgresDeployment(run: ProgramRun): RecordedResource {
-    const found = run.ofType(DEPLOYMENT).filter((d) => d.inputs.metadata.labels["app.kubernetes.io/component"] === "database");
-    assert.strictEqual(found.length, 1);
-    return found[0];
-}
-
 function postgresContainer(run: ProgramRun): any {
-    return postgresDeployment(run).inputs.spec.template.spec.containers.find((c: any) => c.name === "postgres");
+    return run.deployment("postgres").inputs.spec.template.spec.containers.find((c: any) => c.name === "postgres");
 }
 
 describe("the dev stack under mocks", () => {
@@ -40,7 +32,7 @@ describe("the dev stack under mocks", () => {
     });
 
     it("runs exactly one replica with the Recreate strategy", () => {
-        const spec = postgresDeployment(run).inputs.spec;
+        const spec = run.deployment("postgres").inputs.spec;
         assert.strictEqual(spec.replicas, 1);
         assert.deepStrictEqual(spec.strategy, { type: "Recreate" });
     });
@@ -51,7 +43,7 @@ describe("the dev stack under mocks", () => {
     });
 
     it("mounts the PVC at PGDATA's parent, so PGDATA is a sub-directory of the volume", () => {
-        const podSpec = postgresDeployment(run).inputs.spec.template.spec;
+        const podSpec = run.deployment("postgres").inputs.spec.template.spec;
         const dataVolume = podSpec.volumes.find((v: any) => v.persistentVolumeClaim);
         assert.strictEqual(dataVolume.persistentVolumeClaim.claimName, run.one(PVC).inputs.metadata.name);
         const mount = postgresContainer(run).volumeMounts.find((m: any) => m.name === dataVolume.name);
@@ -82,7 +74,7 @@ describe("the dev stack under mocks", () => {
     });
 
     it("sets requests and limits on every container", () => {
-        for (const container of postgresDeployment(run).inputs.spec.template.spec.containers) {
+        for (const container of run.deployment("postgres").inputs.spec.template.spec.containers) {
             for (const kind of ["requests", "limits"]) {
                 assert.ok(container.resources?.[kind]?.cpu && container.resources[kind].memory, `${container.name} ${kind}`);
             }
@@ -90,7 +82,7 @@ describe("the dev stack under mocks", () => {
     });
 
     it("passes the restricted Pod Security Standard in every container", () => {
-        const podSpec = postgresDeployment(run).inputs.spec.template.spec;
+        const podSpec = run.deployment("postgres").inputs.spec.template.spec;
         assert.strictEqual(podSpec.securityContext.runAsNonRoot, true);
         assert.strictEqual(podSpec.securityContext.runAsUser, POSTGRES_UID);
         assert.strictEqual(podSpec.securityContext.fsGroup, POSTGRES_UID);
@@ -108,21 +100,21 @@ describe("the dev stack under mocks", () => {
     });
 
     it("mounts no service account token and gives /dev/shm a memory-backed volume", () => {
-        const podSpec = postgresDeployment(run).inputs.spec.template.spec;
+        const podSpec = run.deployment("postgres").inputs.spec.template.spec;
         assert.strictEqual(podSpec.automountServiceAccountToken, false);
         const shm = postgresContainer(run).volumeMounts.find((m: any) => m.mountPath === "/dev/shm");
         assert.strictEqual(podSpec.volumes.find((v: any) => v.name === shm.name).emptyDir.medium, "Memory");
     });
 
     it("gives a grace period long enough for a fast shutdown and the alert", () => {
-        const podSpec = postgresDeployment(run).inputs.spec.template.spec;
+        const podSpec = run.deployment("postgres").inputs.spec.template.spec;
         assert.ok(podSpec.terminationGracePeriodSeconds > SHUTDOWN_SECONDS);
         assert.match(postgresContainer(run).lifecycle.preStop.exec.command.join(" "), new RegExp(`pg_ctl stop .*-m fast .*-t ${SHUTDOWN_SECONDS}`));
     });
 
     it("selects the pod's labels in the Service and exposes the named port 5432", () => {
         const service = run.one(SERVICE).inputs;
-        const deployment = postgresDeployment(run).inputs;
+        const deployment = run.deployment("postgres").inputs;
         assert.strictEqual(service.spec.type, "LoadBalancer");
         for (const [key, value] of Object.entries(service.spec.selector)) {
             assert.strictEqual(deployment.spec.template.metadata.labels[key], value);

@@ -25,8 +25,7 @@ describe("the WORKSHOP schema under mocks", () => {
 
     it("creates nothing in the database before the Deployment is ready", () => {
         const provider = run.one(PROVIDER);
-        const deployment = run.resources.find((r) => r.type === "kubernetes:apps/v1:Deployment" && r.name === "postgres");
-        assert.ok(deployment);
+        const deployment = run.deployment("postgres");
         assert.ok((provider.opts.dependsOn as unknown[]).includes(deployment.resource), "the provider depends on the Deployment");
         assert.ok(provider.order > deployment.order, "the provider registers after the Deployment");
         for (const resource of run.resources.filter((r) => r.type.startsWith("postgresql:"))) {

@@ -30,6 +30,8 @@ export interface ProgramRun {
     ofType(type: string): RecordedResource[];
     /** The single resource of a type; fails when there is not exactly one. */
     one(type: string): RecordedResource;
+    /** The Deployment with this Pulumi resource name ("postgres", "pod-watcher"); fails when absent. */
+    deployment(name: string): RecordedResource;
 }
 
 export const LOAD_BALANCER_IP = "203.0.113.10";
@@ -175,6 +177,13 @@ export async function runProgram(config: Record<string, string>, secretKeys: rea
                 throw new Error(`expected one ${type}, found ${found.length}`);
             }
             return found[0];
+        },
+        deployment(name: string) {
+            const found = ofType("kubernetes:apps/v1:Deployment").find((resource) => resource.name === name);
+            if (!found) {
+                throw new Error(`no Deployment ${name}`);
+            }
+            return found;
         },
     };
 }
