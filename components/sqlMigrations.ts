@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { applySqlFiles, Connection } from "../lib/migrationRunner";
+import { applySqlFiles, Connection, recordedFiles } from "../lib/migrationRunner";
 import { checksumOf, FILE_NAME, SqlFile } from "../lib/sqlPlan";
 
 /** What the engine stores: checksums by file name (shown by preview) and the texts to apply. */
@@ -64,6 +64,17 @@ export const sqlMigrationsProvider: pulumi.dynamic.ResourceProvider<SqlMigration
 
     async update(_id, _olds, news) {
         return { outs: await applyInputs(news) };
+    },
+
+    // `pulumi refresh` takes the database's ledger as the truth: files it lacks (a restored or
+    // re-initialised volume) drop out of the state, so the next update applies them again.
+    async read(id, props) {
+        if (props === undefined) {
+            throw new Error("SqlMigrations cannot be imported: let `pulumi up` create it; files the ledger records are not applied again");
+        }
+        const ledger = await recordedFiles(props.connection, props.schema);
+        const files = Object.fromEntries(ledger.filter((file) => props.sources[file.name] !== undefined).map((file) => [file.name, file.checksum]));
+        return { id, props: { ...props, files, recorded: ledger.map((file) => file.name) } };
     },
 
     // Deleting the resource keeps the tables and the ledger; the schema resource decides about data.

@@ -147,6 +147,17 @@ describe("applying sql/ to a real PostgreSQL", function () {
             assert.deepStrictEqual(updated.outs?.recorded, ["001_create_attendees.sql", "002_seed_attendees.sql", "003_tracks.sql"]);
         });
 
+        it("refresh reads the ledger, so an update re-applies what a re-initialised database lost", async () => {
+            const state = (await sqlMigrationsProvider.update!("id", inputs as never, inputs)).outs!;
+            assert.deepStrictEqual((await sqlMigrationsProvider.read!("id", state)).props?.files, state.files, "nothing lost: refresh changes nothing");
+            await server.query(database, "DROP SCHEMA workshop CASCADE");
+            const refreshed = (await sqlMigrationsProvider.read!("id", state)).props!;
+            assert.deepStrictEqual(refreshed.files, {});
+            assert.strictEqual((await sqlMigrationsProvider.diff!("id", refreshed, inputs)).changes, true);
+            const repaired = await sqlMigrationsProvider.update!("id", refreshed, inputs);
+            assert.deepStrictEqual(repaired.outs?.applied, ["001_create_attendees.sql", "002_seed_attendees.sql"]);
+        });
+
         it("delete keeps the tables and their rows", async () => {
             await sqlMigrationsProvider.delete!("id", inputs as never);
             const [count] = await server.query(database, "SELECT count(*)::int AS n FROM workshop.attendees");
