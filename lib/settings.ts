@@ -213,7 +213,7 @@ export function parseSettings(source: ConfigSource): Settings {
         }
         return items;
     };
-    const requireSecret = (key: string, expected: string) => {
+    const secretRequired = (key: string, expected: string) => {
         if (!source.hasSecret(key)) {
             problems.push(`${PROJECT}:${key}: missing; expected ${expected}, set with \`pulumi config set --secret ${key} <value>\``);
         }
@@ -232,7 +232,7 @@ export function parseSettings(source: ConfigSource): Settings {
     } else if (!PG_IDENTIFIER.test(dbName)) {
         bad("dbName", "a database name: a letter or '_' then letters, digits or '_', at most 63 characters", dbName);
     }
-    requireSecret("dbPassword", "the PostgreSQL superuser password");
+    secretRequired("dbPassword", "the PostgreSQL superuser password");
 
     const image = text("image", DEFAULTS.image);
     const imageIssue = imageProblem(image);
@@ -291,7 +291,7 @@ export function parseSettings(source: ConfigSource): Settings {
     if (appUser === dbUser) {
         bad("appUser", "a role other than dbUser (the application must not run as the superuser)", appUser);
     }
-    requireSecret("appPassword", "the password of the application role");
+    secretRequired("appPassword", "the password of the application role");
 
     const alertTo = list("alertTo", (item) => EMAIL.test(item),
         "one or more e-mail addresses, as [\"ops@example.com\"] or ops@example.com,dba@example.com");
