@@ -4,6 +4,7 @@
  * Every error names the full config key and the form it expects. Values of secret keys are
  * checked for presence only and never appear in a message.
  */
+import { EMAIL } from "../alerting/src/settings";
 
 export const PROJECT = "workshop-postgres";
 
@@ -106,7 +107,6 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const PG_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const CPU = /^(\d+(\.\d+)?|\d+m)$/;
 const BYTES = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
-const EMAIL = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/;
 const HOSTNAME = /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$/;
 const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const IPV6_CIDR = /^[0-9A-Fa-f:]+\/(\d{1,3})$/;

@@ -1,7 +1,8 @@
+import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { DATA_MOUNT, PGDATA, POSTGRES_UID, SHUTDOWN_SECONDS } from "../lib/postgresSpec";
 import { devStack } from "./support/devStack";
-import { isSecretOutput, LOAD_BALANCER_IP, ProgramRun, runProgram, secretPaths, valueOf } from "./support/program";
+import { LOAD_BALANCER_IP, ProgramRun, runProgram, secretPaths, valueOf } from "./support/program";
 
 const PVC = "kubernetes:core/v1:PersistentVolumeClaim";
 const SECRET = "kubernetes:core/v1:Secret";
@@ -140,7 +141,7 @@ describe("the dev stack under mocks", () => {
         for (const [key, output] of Object.entries(run.outputs)) {
             values[key] = await valueOf(output);
             const carriesPassword = JSON.stringify(values[key] ?? null).includes(config.dbPassword);
-            assert.strictEqual(carriesPassword && !(await isSecretOutput(output)), false, `output ${key} reveals the password`);
+            assert.strictEqual(carriesPassword && !(await pulumi.isSecret(output)), false, `output ${key} reveals the password`);
         }
         assert.strictEqual(values.namespace, "workshop");
         assert.strictEqual(values.serviceName, "postgres");
@@ -149,7 +150,7 @@ describe("the dev stack under mocks", () => {
         assert.strictEqual(values.database, "WORKSHOP");
         assert.strictEqual(values.user, "postgres");
         assert.strictEqual(values.connectionString, "postgresql://postgres:Aw3s0m3@postgres.workshop.svc.cluster.local:5432/WORKSHOP");
-        assert.strictEqual(await isSecretOutput(run.outputs.connectionString), true);
+        assert.strictEqual(await pulumi.isSecret(run.outputs.connectionString), true);
         assert.strictEqual(values.externalHost, LOAD_BALANCER_IP);
     });
 });

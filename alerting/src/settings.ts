@@ -30,7 +30,8 @@ export class SettingsError extends Error {
     }
 }
 
-const EMAIL = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/;
+/** One e-mail address: what the stack's config accepts at preview and what the mailer accepts in the pod. */
+export const EMAIL = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/;
 export const DEFAULT_API_URL = "https://api.sendgrid.com";
 const DEFAULT_DEADLINE_SECONDS = 20;
 

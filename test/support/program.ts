@@ -128,10 +128,6 @@ export function valueOf<T>(output: pulumi.Input<T>): Promise<T> {
     return new Promise((resolve) => pulumi.output(output).apply((value) => { resolve(value as T); return value; }));
 }
 
-export function isSecretOutput(output: pulumi.Output<unknown>): Promise<boolean> {
-    return pulumi.isSecret(output);
-}
-
 const INDEX = path.resolve(__dirname, "../../index.ts");
 
 /**
