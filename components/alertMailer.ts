@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { alertSidecar, MAILER_BUNDLE, MAX_BUNDLE_BYTES, mailerSettingsData } from "../lib/alertSpec";
 import type { PodExtension } from "../lib/postgresSpec";
+import { DEFAULTS } from "../lib/settings";
 
 /** Bundles built by `npm run build` from alerting/src. */
 export const BUNDLE_DIR = path.resolve(__dirname, "../alerting/dist");
@@ -57,7 +58,7 @@ export class AlertMailer extends pulumi.ComponentResource {
 
     constructor(name: string, args: AlertMailerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("workshop:alerting:AlertMailer", name, {}, opts);
-        const deadlineSeconds = args.deadlineSeconds ?? 20;
+        const deadlineSeconds = args.deadlineSeconds ?? DEFAULTS.alertDeadlineSeconds;
         const metadata = { namespace: args.namespace, labels: args.labels };
         this.image = args.image;
         this.deadlineSeconds = deadlineSeconds;

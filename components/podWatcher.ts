@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { labelSelector, WATCHER_BUNDLE, watcherPodSpec } from "../lib/alertSpec";
 import { CONTAINER_NAME } from "../lib/postgresSpec";
+import { DEFAULTS } from "../lib/settings";
 import { readBundle, type AlertMailer } from "./alertMailer";
 
 export interface PodWatcherArgs {
@@ -71,7 +72,7 @@ export class PodWatcher extends pulumi.ComponentResource {
                         apiKeySecret: args.mailer.apiKeySecret,
                         serviceAccount: account.metadata.name,
                         selector: labelSelector(args.podLabels),
-                        notReadySeconds: args.notReadySeconds ?? 60,
+                        notReadySeconds: args.notReadySeconds ?? DEFAULTS.watcherNotReadySeconds,
                         postgresContainer: args.postgresContainer ?? CONTAINER_NAME,
                     }),
                 },

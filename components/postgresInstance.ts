@@ -4,7 +4,7 @@ import { databaseEndpoint, Endpoint, EndpointOverride } from "../lib/endpoint";
 import {
     commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
 } from "../lib/postgresSpec";
-import type { ComputeResources, ServiceType } from "../lib/settings";
+import { ComputeResources, DEFAULTS, ServiceType } from "../lib/settings";
 import { AlertMailer, AlertMailerArgs } from "./alertMailer";
 
 export interface PostgresInstanceArgs {
@@ -63,9 +63,9 @@ export class PostgresInstance extends pulumi.ComponentResource {
         super("workshop:database:PostgresInstance", name, {}, opts);
 
         const createNamespace = args.createNamespace ?? true;
-        const dbUser = args.dbUser ?? "postgres";
-        const storageSize = args.storageSize ?? "1Gi";
-        const serviceType = args.serviceType ?? "ClusterIP";
+        const dbUser = args.dbUser ?? DEFAULTS.dbUser;
+        const storageSize = args.storageSize ?? DEFAULTS.storageSize;
+        const serviceType = args.serviceType ?? DEFAULTS.serviceType;
         this.serviceType = serviceType;
         const allowedCidrs = args.allowedCidrs ?? [];
         const allowedNamespaces = args.allowedNamespaces ?? [];

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { applySqlFiles, Connection, recordedFiles } from "../lib/migrationRunner";
-import { checksumOf, FILE_NAME, SqlFile } from "../lib/sqlPlan";
+import { checksumOf, driftProblem, FILE_NAME, SqlFile } from "../lib/sqlPlan";
 
 /** What the engine stores: checksums by file name (shown by preview) and the texts to apply. */
 export interface SqlMigrationsInputs {
@@ -42,9 +42,9 @@ export const sqlMigrationsProvider: pulumi.dynamic.ResourceProvider<SqlMigration
             } else if (checksumOf(news.sources?.[name] ?? "") !== checksum) {
                 failures.push({ property: "sources", reason: `sql/${name}: its text does not match its checksum` });
             }
-            const applied = olds?.files?.[name];
-            if (applied !== undefined && applied !== checksum) {
-                failures.push({ property: "files", reason: `sql/${name} was edited after it was applied; applied files must not change: restore it and put the change in a new file` });
+            const drift = driftProblem(name, olds?.files?.[name], checksum);
+            if (drift) {
+                failures.push({ property: "files", reason: drift });
             }
         }
         return { inputs: news, failures };

@@ -1,7 +1,7 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import type { Endpoint } from "../lib/endpoint";
-import type { SslMode } from "../lib/settings";
+import { DEFAULTS, SslMode } from "../lib/settings";
 import type { SqlFile } from "../lib/sqlPlan";
 import { SqlMigrations } from "./sqlMigrations";
 
@@ -44,9 +44,9 @@ export class WorkshopSchema extends pulumi.ComponentResource {
     constructor(name: string, args: WorkshopSchemaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("workshop:database:WorkshopSchema", name, {}, opts);
 
-        const sslMode = args.sslMode ?? "disable";
-        const schemaName = args.schemaName ?? "workshop";
-        const appUser = args.appUser ?? "workshop_app";
+        const sslMode = args.sslMode ?? DEFAULTS.sslMode;
+        const schemaName = args.schemaName ?? DEFAULTS.schemaName;
+        const appUser = args.appUser ?? DEFAULTS.appUser;
         const retainData = !(args.allowDataDeletion ?? false);
         this.schemaName = schemaName;
         this.appUser = appUser;

@@ -53,6 +53,15 @@ export class MigrationPlanError extends Error {
     }
 }
 
+/** The refusal for an applied file whose text changed; undefined when it is unchanged or not applied. */
+export function driftProblem(name: string, recordedChecksum: string | undefined, checksum: string): string | undefined {
+    if (recordedChecksum === undefined || recordedChecksum === checksum) {
+        return undefined;
+    }
+    return `sql/${name} was edited after it was applied (checksum ${recordedChecksum.slice(0, 12)}… recorded, ` +
+        `${checksum.slice(0, 12)}… now); applied files must not change: restore it and put the change in a new file`;
+}
+
 /**
  * The files still to apply. Refuses an applied file whose text changed (drift) and a new file
  * that sorts before one already applied (it would run out of order).
@@ -60,10 +69,9 @@ export class MigrationPlanError extends Error {
 export function pendingFiles(files: readonly SqlFile[], applied: readonly AppliedFile[]): SqlFile[] {
     const appliedByName = new Map(applied.map((file) => [file.name, file.checksum]));
     for (const file of files) {
-        const recorded = appliedByName.get(file.name);
-        if (recorded !== undefined && recorded !== file.checksum) {
-            throw new MigrationPlanError(`sql/${file.name} was edited after it was applied (checksum ${recorded.slice(0, 12)}… recorded, ` +
-                `${file.checksum.slice(0, 12)}… now); applied files must not change: restore it and put the change in a new file`);
+        const drift = driftProblem(file.name, appliedByName.get(file.name), file.checksum);
+        if (drift) {
+            throw new MigrationPlanError(drift);
         }
     }
     const pending = files.filter((file) => !appliedByName.has(file.name));
