@@ -110,6 +110,35 @@ const BYTES = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
 const HOSTNAME = /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$/;
 const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const IPV6_CIDR = /^[0-9A-Fa-f:]+\/(\d{1,3})$/;
+/** PostgreSQL reserves names starting with pg_ for system schemas and predefined roles. */
+const RESERVED_PREFIX = "pg_";
+/** The oldest major whose psql has \getenv, which the postStart hook reads the password with. */
+const MIN_POSTGRES_MAJOR = 15;
+
+const QUANTITY_SUFFIXES: Record<string, bigint> = {
+    "": 1n, k: 10n ** 3n, M: 10n ** 6n, G: 10n ** 9n, T: 10n ** 12n, P: 10n ** 15n, E: 10n ** 18n,
+    Ki: 2n ** 10n, Mi: 2n ** 20n, Gi: 2n ** 30n, Ti: 2n ** 40n, Pi: 2n ** 50n, Ei: 2n ** 60n,
+};
+
+/** A quantity that CPU or BYTES accepts, as an exact fraction, so that 0.5Gi and 512Mi compare equal. */
+function quantityFraction(quantity: string): [bigint, bigint] {
+    const [, whole, fraction = "", suffix] = /^(\d+)(?:\.(\d+))?([A-Za-z]*)$/.exec(quantity)!;
+    const milli = suffix === "m";
+    return [BigInt(whole + fraction) * (milli ? 1n : QUANTITY_SUFFIXES[suffix]), 10n ** BigInt(fraction.length) * (milli ? 1000n : 1n)];
+}
+
+function quantityAbove(quantity: string, bound: string): boolean {
+    const [numerator, denominator] = quantityFraction(quantity);
+    const [boundNumerator, boundDenominator] = quantityFraction(bound);
+    return numerator * boundDenominator > boundNumerator * denominator;
+}
+
+/** The major version an image's tag names (18 for postgres:18.1-bookworm); undefined for a digest or another kind of tag. */
+function tagMajor(image: string): number | undefined {
+    const lastSegment = image.slice(image.lastIndexOf("/") + 1).split("@")[0];
+    const major = /:(\d+)(?:[.-]|$)/.exec(lastSegment);
+    return major ? Number(major[1]) : undefined;
+}
 
 /** `postgres:18.1`, `registry:5000/team/postgres:18.1`, `postgres@sha256:…`: a tag other than latest, or a digest. */
 export function imageProblem(image: string): string | undefined {
@@ -224,8 +253,14 @@ export function parseSettings(source: ConfigSource): Settings {
     if (namespace.length > 63) {
         bad("namespace", "at most 63 characters", namespace);
     }
+    const unreserved = (key: string, value: string, what: string) => {
+        if (value.startsWith(RESERVED_PREFIX)) {
+            bad(key, `${what} that does not start with ${RESERVED_PREFIX}, which PostgreSQL reserves`, value);
+        }
+    };
     const dbUser = text("dbUser", DEFAULTS.dbUser, PG_IDENTIFIER,
         "a PostgreSQL role name: a letter or '_' then letters, digits or '_', at most 63 characters");
+    unreserved("dbUser", dbUser, "a role name");
     const dbName = source.get("dbName");
     if (dbName === undefined) {
         problems.push(`${PROJECT}:dbName: missing; expected the database name, for example WORKSHOP`);
@@ -238,6 +273,10 @@ export function parseSettings(source: ConfigSource): Settings {
     const imageIssue = imageProblem(image);
     if (imageIssue) {
         bad("image", imageIssue, image);
+    }
+    const major = tagMajor(image);
+    if (!imageIssue && major !== undefined && major < MIN_POSTGRES_MAJOR) {
+        bad("image", `PostgreSQL ${MIN_POSTGRES_MAJOR} or later (the postStart hook reads the password with psql's \\getenv)`, image);
     }
 
     const storageSize = text("storageSize", DEFAULTS.storageSize, BYTES,
@@ -266,6 +305,14 @@ export function parseSettings(source: ConfigSource): Settings {
             memory: text("memoryLimit", DEFAULTS.resources.limits.memory, BYTES, "a memory quantity such as 512Mi or 1Gi"),
         },
     };
+    // Kubernetes refuses a container whose request exceeds its limit.
+    if (CPU.test(resources.requests.cpu) && CPU.test(resources.limits.cpu) && quantityAbove(resources.requests.cpu, resources.limits.cpu)) {
+        bad("cpuRequest", `a CPU quantity no greater than cpuLimit (${resources.limits.cpu})`, resources.requests.cpu);
+    }
+    if (BYTES.test(resources.requests.memory) && BYTES.test(resources.limits.memory) &&
+        quantityAbove(resources.requests.memory, resources.limits.memory)) {
+        bad("memoryRequest", `a memory quantity no greater than memoryLimit (${resources.limits.memory})`, resources.requests.memory);
+    }
 
     const allowedCidrs = list("allowedCidrs", cidrValid,
         "a list of CIDRs such as [\"10.0.0.0/8\"] or 10.0.0.0/8,192.168.0.0/16");
@@ -291,6 +338,10 @@ export function parseSettings(source: ConfigSource): Settings {
     if (appUser === dbUser) {
         bad("appUser", "a role other than dbUser (the application must not run as the superuser)", appUser);
     }
+    unreserved("appUser", appUser, "a role name");
+    const schemaName = text("schemaName", DEFAULTS.schemaName, PG_IDENTIFIER,
+        "a schema name: a letter or '_' then letters, digits or '_'");
+    unreserved("schemaName", schemaName, "a schema name");
     secretRequired("appPassword", "the password of the application role");
 
     const alertTo = list("alertTo", (item) => EMAIL.test(item),
@@ -332,8 +383,7 @@ export function parseSettings(source: ConfigSource): Settings {
             port: dbPort,
             sslMode: oneOf("sslMode", SSL_MODES, DEFAULTS.sslMode) ?? DEFAULTS.sslMode,
             appUser,
-            schemaName: text("schemaName", DEFAULTS.schemaName, PG_IDENTIFIER,
-                "a schema name: a letter or '_' then letters, digits or '_'"),
+            schemaName,
         },
         alert: {
             to: alertTo,

@@ -94,6 +94,36 @@ describe("config parsing", () => {
         assertOneProblem({ cpuRequest: "half" }, /^workshop-postgres:cpuRequest: expected a CPU quantity such as 250m/);
     });
 
+    it("a CPU request above its limit is refused, as Kubernetes would refuse the Deployment", () => {
+        assertOneProblem({ cpuRequest: "1500m", cpuLimit: "1" }, /^workshop-postgres:cpuRequest: expected a CPU quantity no greater than cpuLimit \(1\); got "1500m"/);
+        assertOneProblem({ cpuRequest: "2" }, /^workshop-postgres:cpuRequest: expected a CPU quantity no greater than cpuLimit/);
+        assert.strictEqual(problemsWith({ cpuRequest: "1000m", cpuLimit: "1" }).length, 0, "equal is allowed");
+        assert.strictEqual(problemsWith({ cpuRequest: "0.5", cpuLimit: "500m" }).length, 0);
+    });
+
+    it("a memory request above its limit is refused, as Kubernetes would refuse the Deployment", () => {
+        assertOneProblem({ memoryRequest: "1Gi" }, /^workshop-postgres:memoryRequest: expected a memory quantity no greater than memoryLimit \(512Mi\); got "1Gi"/);
+        assertOneProblem({ memoryRequest: "600M", memoryLimit: "0.5Gi" }, /^workshop-postgres:memoryRequest: /);
+        assert.strictEqual(problemsWith({ memoryRequest: "0.5Gi", memoryLimit: "512Mi" }).length, 0, "equal is allowed");
+        assert.strictEqual(problemsWith({ memoryRequest: "500M", memoryLimit: "512Mi" }).length, 0);
+    });
+
+    it("a schema name starting with pg_ is refused, as PostgreSQL reserves it", () => {
+        assertOneProblem({ schemaName: "pg_workshop" }, /^workshop-postgres:schemaName: expected a schema name that does not start with pg_, which PostgreSQL reserves; got "pg_workshop"/);
+        assert.strictEqual(problemsWith({ schemaName: "PG_workshop" }).length, 0, "the name is quoted, so only lower-case pg_ is reserved");
+    });
+
+    it("a role name starting with pg_ is refused, as PostgreSQL reserves it", () => {
+        assertOneProblem({ appUser: "pg_app" }, /^workshop-postgres:appUser: expected a role name that does not start with pg_, which PostgreSQL reserves; got "pg_app"/);
+        assertOneProblem({ dbUser: "pg_admin" }, /^workshop-postgres:dbUser: expected a role name that does not start with pg_/);
+    });
+
+    it("a PostgreSQL image older than 15 is refused, since the postStart hook needs its psql's \\getenv", () => {
+        assertOneProblem({ image: "postgres:14.13" }, /^workshop-postgres:image: expected PostgreSQL 15 or later \(the postStart hook reads the password with psql's \\getenv\); got "postgres:14.13"/);
+        assertOneProblem({ image: "registry.local:5000/db/postgres:9.6-alpine" }, /^workshop-postgres:image: expected PostgreSQL 15 or later/);
+        assert.strictEqual(problemsWith({ image: "postgres:15-bookworm" }).length, 0);
+    });
+
     it("an unknown service type lists the allowed ones", () => {
         assertOneProblem({ serviceType: "Ingress" }, /^workshop-postgres:serviceType: expected one of ClusterIP, NodePort, LoadBalancer; got "Ingress"/);
     });
