@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { applySqlFiles, Connection, recordedFiles } from "../lib/migrationRunner";
+import { applySqlFiles, Connection, LEDGER_ACCESS, recordedFiles } from "../lib/migrationRunner";
 import { checksumOf, driftProblem, FILE_NAME, SqlFile } from "../lib/sqlPlan";
 
 /** What the engine stores: checksums by file name (shown by preview) and the texts to apply. */
@@ -10,6 +10,8 @@ export interface SqlMigrationsInputs {
     readonly files: Record<string, string>;
     /** File name → SQL text. */
     readonly sources: Record<string, string>;
+    /** What every run enforces on the ledger; a state without it (an older stack) gets an update that does. */
+    readonly ledgerAccess: typeof LEDGER_ACCESS;
 }
 
 export interface SqlMigrationsOutputs extends SqlMigrationsInputs {
@@ -52,7 +54,7 @@ export const sqlMigrationsProvider: pulumi.dynamic.ResourceProvider<SqlMigration
 
     async diff(_id, olds, news) {
         const changed = JSON.stringify(olds.files) !== JSON.stringify(news.files) ||
-            olds.connection.database !== news.connection.database || olds.schema !== news.schema;
+            olds.connection.database !== news.connection.database || olds.schema !== news.schema || olds.ledgerAccess !== news.ledgerAccess;
         // A new address or password reaches the same database: nothing to apply.
         return { changes: changed };
     },
@@ -104,6 +106,7 @@ export class SqlMigrations extends pulumi.dynamic.Resource {
             schema: args.schema,
             files: Object.fromEntries(args.files.map((file) => [file.name, file.checksum])),
             sources: Object.fromEntries(args.files.map((file) => [file.name, file.sql])),
+            ledgerAccess: LEDGER_ACCESS,
             applied: undefined,
             recorded: undefined,
         }, { ...opts, additionalSecretOutputs: ["connection"] });

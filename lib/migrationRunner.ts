@@ -24,6 +24,13 @@ export interface MigrationResult {
 
 /** The ledger lives in the target schema, so dropping the schema forgets it too. */
 export const LEDGER_TABLE = "sql_migrations";
+/**
+ * Who may read or change the ledger: its owner, the superuser that applies the files. The
+ * application role's grants cover every table of the schema (the provider's table grant cannot leave
+ * one out), so the ledger is closed by row-level security with no policy: other roles see no row and
+ * can change none, and cannot make the next run apply a file again.
+ */
+export const LEDGER_ACCESS = "owner-only";
 /** pg_advisory_lock key: "wkshp" in ASCII. */
 const LOCK_KEY = 0x776b736870;
 
@@ -102,6 +109,7 @@ export function applySqlFiles(connection: Connection, schema: string, files: rea
                 applied_at timestamptz NOT NULL DEFAULT now(),
                 applied_by text NOT NULL DEFAULT current_user
             )`);
+            await client.query(`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`);
             const pending = pendingFiles(files, await readLedger(client, schema));
             for (const file of pending) {
                 await applyOne(client, schema, table, file);

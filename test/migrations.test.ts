@@ -4,7 +4,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { SqlMigrationsInputs, sqlMigrationsProvider } from "../components/sqlMigrations";
-import { applySqlFiles, recordedFiles } from "../lib/migrationRunner";
+import { Client } from "pg";
+import { applySqlFiles, LEDGER_ACCESS, recordedFiles } from "../lib/migrationRunner";
 import { readSqlFiles, sqlFile } from "../lib/sqlPlan";
 import { startPostgres, TestServer } from "./support/embeddedPostgres";
 
@@ -103,6 +104,31 @@ describe("applying sql/ to a real PostgreSQL", function () {
             /cannot connect to PostgreSQL at 127\.0\.0\.1:\d+ database "WORKSHOP" as postgres/.test(error.message) && !error.message.includes("wrong-password-value"));
     });
 
+    it("the application role, granted read and write on every table of the schema, can neither read nor change the ledger", async () => {
+        const database = await freshDatabase();
+        const app = { ...server.connection(database), user: "ledger_test_app", password: "app-password" };
+        // The schema component's grants: schema usage, default privileges for new tables, a grant on all existing ones.
+        await server.query(database, `CREATE ROLE ${app.user} LOGIN PASSWORD '${app.password}'`);
+        await server.query(database, `CREATE SCHEMA ${SCHEMA}; GRANT USAGE ON SCHEMA ${SCHEMA} TO ${app.user};
+            ALTER DEFAULT PRIVILEGES IN SCHEMA ${SCHEMA} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${app.user}`);
+        await applySqlFiles(server.connection(database), SCHEMA, REPO_FILES);
+        await server.query(database, `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${SCHEMA} TO ${app.user}`);
+        const client = new Client(app);
+        await client.connect();
+        try {
+            assert.strictEqual((await client.query(`SELECT * FROM ${SCHEMA}.sql_migrations`)).rowCount, 0, "no ledger row is visible");
+            assert.strictEqual((await client.query(`DELETE FROM ${SCHEMA}.sql_migrations`)).rowCount, 0, "no ledger row can be deleted");
+            assert.strictEqual((await client.query(`UPDATE ${SCHEMA}.sql_migrations SET checksum = checksum`)).rowCount, 0);
+            await assert.rejects(client.query(`INSERT INTO ${SCHEMA}.sql_migrations (filename, checksum) VALUES ('003_x.sql', '${"0".repeat(64)}')`),
+                /row-level security/);
+            assert.strictEqual((await client.query(`SELECT * FROM ${SCHEMA}.attendees`)).rowCount, 1, "the application's own tables stay open");
+        } finally {
+            await client.end();
+        }
+        assert.deepStrictEqual((await recordedFiles(server.connection(database), SCHEMA)).map((file) => file.name),
+            ["001_create_attendees.sql", "002_seed_attendees.sql"]);
+    });
+
     describe("the dynamic provider does what preview promises", () => {
         let database: string;
         let inputs: SqlMigrationsInputs;
@@ -111,6 +137,7 @@ describe("applying sql/ to a real PostgreSQL", function () {
             schema: SCHEMA,
             files: Object.fromEntries(files.map((f) => [f.name, f.checksum])),
             sources: Object.fromEntries(files.map((f) => [f.name, f.sql])),
+            ledgerAccess: LEDGER_ACCESS,
         });
 
         before(async () => {
@@ -158,6 +185,16 @@ describe("applying sql/ to a real PostgreSQL", function () {
             assert.deepStrictEqual(repaired.outs?.applied, ["001_create_attendees.sql", "002_seed_attendees.sql"]);
         });
 
+        it("a stack created before the ledger was closed gets an update that closes it", async () => {
+            await server.query(database, "ALTER TABLE workshop.sql_migrations DISABLE ROW LEVEL SECURITY");
+            const { ledgerAccess: _, ...older } = inputs;
+            assert.strictEqual((await sqlMigrationsProvider.diff!("id", older as never, inputs)).changes, true);
+            const updated = await sqlMigrationsProvider.update!("id", older as never, inputs);
+            assert.deepStrictEqual(updated.outs?.applied, []);
+            const [ledger] = await server.query(database, "SELECT relrowsecurity FROM pg_class WHERE oid = 'workshop.sql_migrations'::regclass");
+            assert.strictEqual(ledger.relrowsecurity, true);
+        });
+
         it("delete keeps the tables and their rows", async () => {
             await sqlMigrationsProvider.delete!("id", inputs as never);
             const [count] = await server.query(database, "SELECT count(*)::int AS n FROM workshop.attendees");
@@ -178,6 +215,7 @@ describe("applying sql/ to a real PostgreSQL", function () {
             schema: SCHEMA,
             files: Object.fromEntries(REPO_FILES.map((f) => [f.name, f.checksum])),
             sources: Object.fromEntries(REPO_FILES.map((f) => [f.name, f.sql])),
+            ledgerAccess: LEDGER_ACCESS,
         };
         const script = `const provider = require(${JSON.stringify(providerFile)}).${serialized.exportName}();
             provider.create(JSON.parse(process.argv[1])).then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e); process.exit(1); });`;
