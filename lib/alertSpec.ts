@@ -1,7 +1,8 @@
 /** Pure builders for the alert sidecar and the watcher: environment, volumes, container. */
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
-import { PodExtension, restrictedContainerSecurity, restrictedPodSecurity } from "./postgresSpec";
+import { HARD_STOP_SLACK_MS } from "../alerting/src/main";
+import { LifecycleBudget, PodExtension, restrictedContainerSecurity, restrictedPodSecurity } from "./postgresSpec";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 type Container = k8s.types.input.core.v1.Container;
@@ -73,6 +74,11 @@ export interface AlertSidecarArgs {
     readonly deadlineSeconds: number;
 }
 
+/** The mailer ends itself shortly after its deadline; the idle shell exits on TERM at once. */
+export function alertBudget(deadlineSeconds: number): LifecycleBudget {
+    return { stopSeconds: deadlineSeconds + HARD_STOP_SLACK_MS / 1000 };
+}
+
 /**
  * A container that idles in a shell (next to no CPU or memory, and it exits on TERM at once)
  * and whose preStop hook runs the mailer. The hook's output goes to the container's log.
@@ -98,7 +104,7 @@ export function alertSidecar(args: AlertSidecarArgs): PodExtension {
         securityContext: restrictedContainerSecurity(NODE_UID),
         volumeMounts: [{ name: "alerting-bundle", mountPath: BUNDLE_MOUNT, readOnly: true }],
     };
-    return { containers: [container], volumes: [bundleVolume(args.bundleConfigMap)], shutdownSeconds: args.deadlineSeconds };
+    return { containers: [container], volumes: [bundleVolume(args.bundleConfigMap)], budgets: { [SIDECAR_NAME]: alertBudget(args.deadlineSeconds) } };
 }
 
 export interface WatcherPodArgs {

@@ -16,21 +16,37 @@ export const POSTGRES_PORT = 5432;
 /** The volume is mounted here; PGDATA is a sub-directory because initdb refuses a non-empty mount root (lost+found). */
 export const DATA_MOUNT = "/var/lib/postgresql/data";
 export const PGDATA = `${DATA_MOUNT}/pgdata`;
-/** Seconds PostgreSQL gets for a fast shutdown (pg_ctl stop -m fast -t …) before the kubelet may kill it. */
+/** Seconds PostgreSQL gets for a fast shutdown before the kubelet may kill it. */
 export const SHUTDOWN_SECONDS = 30;
 /** Slack between the last budget and SIGKILL. */
 const GRACE_MARGIN_SECONDS = 5;
+/** The startup probe's checks: up to 5 minutes for initdb or crash recovery on slow storage before liveness applies. */
+const STARTUP_PERIOD_SECONDS = 5;
+const STARTUP_FAILURE_THRESHOLD = 60;
+/** How long a start may take: the startup probe's window, which the postStart hook waits out too. */
+export const STARTUP_SECONDS = STARTUP_PERIOD_SECONDS * STARTUP_FAILURE_THRESHOLD;
 
 export const PORT_NAME = "postgresql";
 export const CONTAINER_NAME = "postgres";
+
+/** How long a container's lifecycle steps may take, as its commands bound them. */
+export interface LifecycleBudget {
+    /** Seconds the postStart hook keeps trying before it fails the container. */
+    readonly postStartSeconds?: number;
+    /** Seconds from the start of termination until the container has exited: its preStop hook, then its stop signal. */
+    readonly stopSeconds: number;
+}
 
 export interface PodExtension {
     /** Extra containers (the alert sidecar) that share the pod's lifecycle. */
     readonly containers: Input<Container>[];
     readonly volumes: Input<Volume>[];
-    /** Seconds the extension needs during termination (the alert's send deadline). */
-    readonly shutdownSeconds: number;
+    /** Time budgets of the extra containers, by container name. */
+    readonly budgets: Readonly<Record<string, LifecycleBudget>>;
 }
+
+/** postStart gives up when a start takes longer than the startup probe allows; the server stops within SHUTDOWN_SECONDS. */
+export const POSTGRES_BUDGET: LifecycleBudget = { postStartSeconds: STARTUP_SECONDS, stopSeconds: SHUTDOWN_SECONDS };
 
 export function podLabels(instance: string): Record<string, string> {
     return {
@@ -49,9 +65,59 @@ export function settingsData(dbUser: string, dbName: string): Record<string, str
     return { POSTGRES_USER: dbUser, POSTGRES_DB: dbName, PGDATA };
 }
 
+/** The time budget of every container of the PostgreSQL pod, by name. */
+export function podBudgets(extension?: PodExtension): Record<string, LifecycleBudget> {
+    return { [CONTAINER_NAME]: POSTGRES_BUDGET, ...extension?.budgets };
+}
+
 /** The grace period covers every budget that runs during termination, plus a margin. */
 export function terminationGraceSeconds(extension?: PodExtension): number {
-    return SHUTDOWN_SECONDS + (extension?.shutdownSeconds ?? 0) + GRACE_MARGIN_SECONDS;
+    return Object.values(podBudgets(extension)).reduce((sum, budget) => sum + budget.stopSeconds, 0) + GRACE_MARGIN_SECONDS;
+}
+
+interface ProbeTiming {
+    readonly initialDelaySeconds?: number;
+    readonly periodSeconds?: number;
+    readonly failureThreshold?: number;
+}
+
+/** The parts of a pod spec that time its containers' lifecycles. */
+export interface PodTiming {
+    readonly terminationGracePeriodSeconds?: number;
+    readonly containers: readonly {
+        readonly name: string;
+        readonly startupProbe?: ProbeTiming;
+        readonly lifecycle?: { readonly postStart?: unknown; readonly preStop?: unknown };
+    }[];
+}
+
+/** Seconds a probe allows before it fails the container (Kubernetes' defaults where unset). */
+export function probeWindowSeconds(probe: ProbeTiming): number {
+    return (probe.initialDelaySeconds ?? 0) + (probe.periodSeconds ?? 10) * (probe.failureThreshold ?? 3);
+}
+
+/**
+ * The rule the hooks' budgets follow; no problems when they fit. The kubelet runs the probes only
+ * once postStart has returned, so postStart must not give up before the startup probe would; the
+ * containers of a pod stop side by side, each within the grace period, less the margin.
+ */
+export function lifecycleBudgetProblems(pod: PodTiming, budgets: Readonly<Record<string, LifecycleBudget>>): string[] {
+    const grace = pod.terminationGracePeriodSeconds ?? 30;
+    return pod.containers.flatMap((container) => {
+        const budget = budgets[container.name];
+        if (budget === undefined) {
+            return [`${container.name}: no time budget`];
+        }
+        const problems: string[] = [];
+        const startupWindow = container.startupProbe === undefined ? 0 : probeWindowSeconds(container.startupProbe);
+        if (container.lifecycle?.postStart !== undefined && (budget.postStartSeconds ?? 0) < startupWindow) {
+            problems.push(`${container.name}: postStart gives up after ${budget.postStartSeconds ?? 0} s, before the startup probe's ${startupWindow} s`);
+        }
+        if (budget.stopSeconds + GRACE_MARGIN_SECONDS > grace) {
+            problems.push(`${container.name}: stopping takes up to ${budget.stopSeconds} s, more than the ${grace} s grace period less ${GRACE_MARGIN_SECONDS} s`);
+        }
+        return problems;
+    });
 }
 
 /** The restricted Pod Security Standard, applied to every container of the stack. */
@@ -86,16 +152,24 @@ const pgIsReady = (timeoutSeconds: number) => ({
 });
 
 /**
- * The image applies POSTGRES_PASSWORD only when it initialises an empty volume. This postStart hook
- * makes a changed password take effect on the next start, over the local socket (trusted by the image).
+ * postStart: the image applies POSTGRES_PASSWORD only when it initialises an empty volume, so this
+ * applies it on every start, over the local socket. The kubelet probes only once postStart has
+ * returned, so it keeps trying for as long as the startup probe would wait. psql reads the password
+ * from the environment (\getenv, psql 15 and later), never from its command line, and the session
+ * keeps the statement out of the server log; a held lock fails an attempt instead of hanging it.
  */
 export const SYNC_PASSWORD_SCRIPT = [
-    "for attempt in $(seq 1 120); do",
-    `  echo "ALTER ROLE :\\"pg_user\\" WITH PASSWORD :'pg_password';" | psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d postgres -v pg_user="$POSTGRES_USER" -v pg_password="$POSTGRES_PASSWORD" >/dev/null 2>&1 && exit 0`,
+    `deadline=$(( $(date +%s) + ${STARTUP_SECONDS} ))`,
+    `until psql -X -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d postgres >/dev/null 2>&1 <<'SQL'`,
+    "\\getenv pg_user POSTGRES_USER",
+    "\\getenv pg_password POSTGRES_PASSWORD",
+    "SET log_statement = 'none'; SET log_min_duration_statement = -1; SET log_min_error_statement = 'panic'; SET lock_timeout = '5s';",
+    "ALTER ROLE :\"pg_user\" WITH PASSWORD :'pg_password';",
+    "SQL",
+    "do",
+    `  if [ "$(date +%s)" -ge "$deadline" ]; then echo 'could not apply POSTGRES_PASSWORD within ${STARTUP_SECONDS} s' >&2; exit 1; fi`,
     "  sleep 1",
     "done",
-    "echo 'could not apply POSTGRES_PASSWORD' >&2",
-    "exit 1",
 ].join("\n");
 
 export interface PostgresPodArgs {
@@ -120,14 +194,15 @@ export function postgresContainer(args: PostgresPodArgs): Container {
             requests: { ...args.resources.requests },
             limits: { ...args.resources.limits },
         },
-        // Up to 5 minutes for initdb on slow storage before liveness applies.
-        startupProbe: { ...pgIsReady(4), periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 60 },
+        startupProbe: { ...pgIsReady(4), periodSeconds: STARTUP_PERIOD_SECONDS, timeoutSeconds: 5, failureThreshold: STARTUP_FAILURE_THRESHOLD },
         readinessProbe: { ...pgIsReady(4), periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
         livenessProbe: { ...pgIsReady(4), periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
         lifecycle: {
             postStart: { exec: { command: ["sh", "-c", SYNC_PASSWORD_SCRIPT] } },
-            // A fast shutdown ends client sessions and checkpoints, well inside the grace period.
-            preStop: { exec: { command: ["sh", "-c", `exec pg_ctl stop -D "$PGDATA" -m fast -w -t ${SHUTDOWN_SECONDS}`] } },
+            // Starts a fast shutdown whatever the image's stop signal, and returns at once: the server is
+            // PID 1, and when it exits the kernel kills every process of the container, a hook still
+            // waiting for it included. The kubelet then sends the stop signal and waits out the grace period.
+            preStop: { exec: { command: ["sh", "-c", 'exec pg_ctl stop -D "$PGDATA" -m fast -W'] } },
         },
         securityContext: restrictedContainerSecurity(POSTGRES_UID),
         volumeMounts: [

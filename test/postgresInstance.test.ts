@@ -1,6 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
-import { DATA_MOUNT, PGDATA, POSTGRES_UID, SHUTDOWN_SECONDS } from "../lib/postgresSpec";
+import { alertBudget } from "../lib/alertSpec";
+import {
+    DATA_MOUNT, lifecycleBudgetProblems, PGDATA, POSTGRES_BUDGET, POSTGRES_UID, SHUTDOWN_SECONDS, STARTUP_SECONDS,
+} from "../lib/postgresSpec";
 import { devStack } from "./support/devStack";
 import { LOAD_BALANCER_IP, ProgramRun, runProgram, secretPaths, valueOf } from "./support/program";
 
@@ -107,10 +110,31 @@ describe("the dev stack under mocks", () => {
         assert.strictEqual(podSpec.volumes.find((v: any) => v.name === shm.name).emptyDir.medium, "Memory");
     });
 
-    it("gives a grace period long enough for a fast shutdown and the alert", () => {
+    it("starts a fast shutdown in preStop without waiting for the server, which is PID 1", () => {
+        const command: string = postgresContainer(run).lifecycle.preStop.exec.command.join(" ");
+        assert.match(command, /pg_ctl stop .*-m fast -W/);
+        assert.doesNotMatch(command, / -w\b/);
+    });
+
+    it("the hooks' time budgets fit the startup probe and the grace period, whatever the alert deadline", async () => {
         const podSpec = run.deployment("postgres").inputs.spec.template.spec;
-        assert.ok(podSpec.terminationGracePeriodSeconds > SHUTDOWN_SECONDS);
-        assert.match(postgresContainer(run).lifecycle.preStop.exec.command.join(" "), new RegExp(`pg_ctl stop .*-m fast .*-t ${SHUTDOWN_SECONDS}`));
+        assert.deepStrictEqual(lifecycleBudgetProblems(podSpec, { postgres: POSTGRES_BUDGET, alert: alertBudget(20) }), []);
+        assert.ok(podSpec.terminationGracePeriodSeconds >= SHUTDOWN_SECONDS + 20);
+        // The budget is what the script does: it keeps trying until STARTUP_SECONDS have passed.
+        assert.ok(postgresContainer(run).lifecycle.postStart.exec.command[2].startsWith(`deadline=$(( $(date +%s) + ${POSTGRES_BUDGET.postStartSeconds} ))`));
+        const longest = (await runProgram({ ...config, alertDeadlineSeconds: "120" }, secretKeys)).deployment("postgres").inputs.spec.template.spec;
+        assert.deepStrictEqual(lifecycleBudgetProblems(longest, { postgres: POSTGRES_BUDGET, alert: alertBudget(120) }), []);
+    });
+
+    it("the budget rule refuses a postStart that gives up before the startup probe, a short grace period and an unbudgeted container", () => {
+        const podSpec = run.deployment("postgres").inputs.spec.template.spec;
+        const budgets = { postgres: POSTGRES_BUDGET, alert: alertBudget(20) };
+        // The old hook gave up after 120 attempts a second apart: about 128 s.
+        assert.deepStrictEqual(lifecycleBudgetProblems(podSpec, { ...budgets, postgres: { ...POSTGRES_BUDGET, postStartSeconds: 128 } }),
+            [`postgres: postStart gives up after 128 s, before the startup probe's ${STARTUP_SECONDS} s`]);
+        assert.deepStrictEqual(lifecycleBudgetProblems({ ...podSpec, terminationGracePeriodSeconds: 30 }, budgets),
+            ["postgres: stopping takes up to 30 s, more than the 30 s grace period less 5 s"]);
+        assert.deepStrictEqual(lifecycleBudgetProblems(podSpec, { postgres: POSTGRES_BUDGET }), ["alert: no time budget"]);
     });
 
     it("selects the pod's labels in the Service and exposes the named port 5432", () => {

@@ -3,7 +3,7 @@ import type { DeliveryOutcome } from "./deliver";
 import { SettingsError } from "./settings";
 
 /** Slack after ALERT_DEADLINE_SECONDS before the process ends itself, whatever is pending. */
-const HARD_STOP_SLACK_MS = 1000;
+export const HARD_STOP_SLACK_MS = 1000;
 
 export function runMain(work: () => Promise<DeliveryOutcome>): void {
     const deadlineSeconds = Number(process.env.ALERT_DEADLINE_SECONDS) || 20;
