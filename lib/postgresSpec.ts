@@ -25,6 +25,12 @@ const STARTUP_PERIOD_SECONDS = 5;
 const STARTUP_FAILURE_THRESHOLD = 60;
 /** How long a start may take: the startup probe's window, which the postStart hook waits out too. */
 export const STARTUP_SECONDS = STARTUP_PERIOD_SECONDS * STARTUP_FAILURE_THRESHOLD;
+/**
+ * initdb's options, which the image applies only when it initialises an empty volume. initdb's default
+ * trusts loopback TCP, which every container of the pod shares: it needs the password like any other
+ * address. The socket, mounted in this container only, stays trusted for the postStart hook.
+ */
+export const INITDB_ARGS = "--auth-host=scram-sha-256 --auth-local=trust";
 
 export const PORT_NAME = "postgresql";
 export const CONTAINER_NAME = "postgres";
@@ -62,7 +68,7 @@ export function commonLabels(instance: string): Record<string, string> {
 
 /** Non-secret settings for the container environment; the password lives only in the Secret. */
 export function settingsData(dbUser: string, dbName: string): Record<string, string> {
-    return { POSTGRES_USER: dbUser, POSTGRES_DB: dbName, PGDATA };
+    return { POSTGRES_USER: dbUser, POSTGRES_DB: dbName, PGDATA, POSTGRES_INITDB_ARGS: INITDB_ARGS };
 }
 
 /** The time budget of every container of the PostgreSQL pod, by name. */

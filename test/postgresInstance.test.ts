@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { alertBudget } from "../lib/alertSpec";
 import {
-    DATA_MOUNT, lifecycleBudgetProblems, PGDATA, POSTGRES_BUDGET, POSTGRES_UID, SHUTDOWN_SECONDS, STARTUP_SECONDS,
+    DATA_MOUNT, INITDB_ARGS, lifecycleBudgetProblems, PGDATA, POSTGRES_BUDGET, POSTGRES_UID, SHUTDOWN_SECONDS, STARTUP_SECONDS,
 } from "../lib/postgresSpec";
 import { devStack } from "./support/devStack";
 import { LOAD_BALANCER_IP, ProgramRun, runProgram, secretPaths, valueOf } from "./support/program";
@@ -29,7 +29,7 @@ describe("the dev stack under mocks", () => {
         assert.ok(secretKeys.includes("dbPassword"));
         assert.strictEqual(config.dbPassword, "Aw3s0m3");
         const settings = run.ofType(CONFIG_MAP).find((c) => c.inputs.data?.POSTGRES_DB !== undefined);
-        assert.deepStrictEqual(settings?.inputs.data, { POSTGRES_USER: "postgres", POSTGRES_DB: "WORKSHOP", PGDATA });
+        assert.deepStrictEqual(settings?.inputs.data, { POSTGRES_USER: "postgres", POSTGRES_DB: "WORKSHOP", PGDATA, POSTGRES_INITDB_ARGS: INITDB_ARGS });
         const credentials = run.ofType(SECRET).filter((s) => s.inputs.stringData?.password === "Aw3s0m3");
         assert.strictEqual(credentials.length, 1);
         assert.deepStrictEqual(secretPaths(credentials[0].rawInputs), ["stringData"]);
@@ -114,6 +114,12 @@ describe("the dev stack under mocks", () => {
         const command: string = postgresContainer(run).lifecycle.preStop.exec.command.join(" ");
         assert.match(command, /pg_ctl stop .*-m fast -W/);
         assert.doesNotMatch(command, / -w\b/);
+    });
+
+    it("initialises new volumes with password authentication on loopback TCP", () => {
+        assert.strictEqual(INITDB_ARGS, "--auth-host=scram-sha-256 --auth-local=trust");
+        const settings = run.ofType(CONFIG_MAP).find((c) => c.inputs.data?.POSTGRES_INITDB_ARGS !== undefined);
+        assert.ok(postgresContainer(run).envFrom.some((source: any) => source.configMapRef.name === `${settings?.name}-0a1b2c3d`));
     });
 
     it("the hooks' time budgets fit the startup probe and the grace period, whatever the alert deadline", async () => {
