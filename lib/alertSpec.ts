@@ -80,9 +80,20 @@ export function alertBudget(deadlineSeconds: number): LifecycleBudget {
 }
 
 /**
- * A container that idles in a shell (next to no CPU or memory, and it exits on TERM at once)
- * and whose preStop hook runs the mailer. The hook's output goes to the container's log.
+ * The preStop hook's command. An exec hook's own output is discarded unless the hook fails (the
+ * kubelet then puts it in the FailedPreStopHook event), so the mailer writes to PID 1's stdout and
+ * stderr, the container log, when this user may open them. Where it may not (user-namespaced pods,
+ * a shared PID namespace, a runtime that does not hand the pipes to the container's user), node
+ * runs all the same: the alert never depends on its log.
  */
+export const MAILER_HOOK_SCRIPT = [
+    "if { true >>/proc/1/fd/1 && true >>/proc/1/fd/2; } 2>/dev/null; then",
+    `  exec node ${BUNDLE_MOUNT}/${MAILER_BUNDLE} >>/proc/1/fd/1 2>>/proc/1/fd/2`,
+    "fi",
+    `exec node ${BUNDLE_MOUNT}/${MAILER_BUNDLE}`,
+].join("\n");
+
+/** A container that idles in a shell (next to no CPU or memory) and whose preStop hook runs the mailer. */
 export function alertSidecar(args: AlertSidecarArgs): PodExtension {
     const container: Container = {
         name: SIDECAR_NAME,
@@ -91,14 +102,7 @@ export function alertSidecar(args: AlertSidecarArgs): PodExtension {
         command: ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while true; do sleep 86400 & wait $!; done"],
         envFrom: [{ configMapRef: { name: args.settingsConfigMap } }],
         env: mailerEnv(args.apiKeySecret),
-        lifecycle: {
-            preStop: {
-                exec: {
-                    // An exec hook's output is otherwise lost; PID 1's stdout is the container log.
-                    command: ["/bin/sh", "-c", `node ${BUNDLE_MOUNT}/${MAILER_BUNDLE} >/proc/1/fd/1 2>/proc/1/fd/2`],
-                },
-            },
-        },
+        lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", MAILER_HOOK_SCRIPT] } } },
         // Node needs a burst of CPU to start quickly inside the grace period; idle use is nil.
         resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "500m", memory: "128Mi" } },
         securityContext: restrictedContainerSecurity(NODE_UID),

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import { devStack } from "./support/devStack";
 import { ACCEPTED, FakeSendgrid, startFakeSendgrid } from "./support/fakeSendgrid";
-import { materialise, runCommand } from "./support/kubelet";
+import { containersUnavailable, materialise, Materialised, NODE_IMAGE, runCommand, startContainer } from "./support/kubelet";
 import { runProgram } from "./support/program";
 
 const API_KEY = "SG.hook-test-key";
@@ -68,5 +68,66 @@ describe("the preStop hook, run as Kubernetes would run it", function () {
         assert.strictEqual(exit.code, 2);
         assert.match(log, /"alert":"failed","error":"alert mailer settings: ALERT_FROM \\"not-an-address\\" is not one e-mail address"/);
         assert.strictEqual(api.requests.length, 0);
+    });
+});
+
+describe("the preStop hook in the sidecar container, run as a runtime runs it", function () {
+    this.timeout(30_000);
+    let api: FakeSendgrid;
+    let pod: Materialised;
+    // What the hook ran before: the shell never started node when it could not open PID 1's output.
+    const OLD_COMMAND = ["/bin/sh", "-c", "node /opt/alerting/pod-down-alert.js >/proc/1/fd/1 2>/proc/1/fd/2"];
+
+    before(async function () {
+        const unavailable = containersUnavailable();
+        if (unavailable) {
+            console.log(`      skipped: ${unavailable}`);
+            this.skip();
+        }
+        const { config, secretKeys } = devStack();
+        const run = await runProgram({ ...config, sendgridApiKey: API_KEY }, [...secretKeys, "sendgridApiKey"]);
+        pod = materialise(run, run.deployment("postgres"), "alert", POD);
+    });
+    after(() => pod?.cleanup());
+    beforeEach(async () => {
+        api = await startFakeSendgrid([ACCEPTED]);
+    });
+    afterEach(async () => {
+        await api.close();
+    });
+
+    /** Starts the sidecar (its shell as PID 1, as uid 1000) and stops it as the kubelet does, preStop first. */
+    async function stopSidecar(logOwner: "root" | "container", preStop?: readonly string[]) {
+        const declared = preStop === undefined ? pod : { ...pod, container: { ...pod.container, lifecycle: { preStop: { exec: { command: preStop } } } } };
+        // The only addition: the API's address, which in the cluster is SendGrid's own.
+        const container = await startContainer(declared, NODE_IMAGE, { logOwner, env: { SENDGRID_API_URL: api.url } });
+        const stopped = await container.stop();
+        return { ...stopped, log: container.log() };
+    }
+
+    it("mails when the container's user cannot open the container log (its pipe owned by root), and says so in the hook's output", async () => {
+        const { preStop, exit, log } = await stopSidecar("root");
+        assert.strictEqual(preStop?.code, 0, preStop?.stderr);
+        assert.strictEqual(api.requests.length, 1);
+        assert.strictEqual(api.requests[0].authorization, `Bearer ${API_KEY}`);
+        // The kubelet shows a hook's own output in the FailedPreStopHook event, should it fail.
+        assert.match(preStop.stdout, /^\{"alert":"sent","attempts":1,"status":202\}$/m);
+        assert.strictEqual(log, "");
+        assert.deepStrictEqual(exit, { code: 0, signal: null }, "the idle shell exits 0 on the stop signal");
+    });
+
+    it("the old command sent nothing in that container: the shell failed the redirection and never started node", async () => {
+        const { preStop } = await stopSidecar("root", OLD_COMMAND);
+        assert.notStrictEqual(preStop?.code, 0);
+        assert.match(preStop!.stderr, /cannot create \/proc\/1\/fd\/1: Permission denied/);
+        assert.strictEqual(api.requests.length, 0);
+    });
+
+    it("where the runtime gives the container's user its pipe (runc), the result goes to the container log", async () => {
+        const { preStop, log } = await stopSidecar("container");
+        assert.strictEqual(preStop?.code, 0, preStop?.stderr);
+        assert.strictEqual(api.requests.length, 1);
+        assert.match(log, /^\{"alert":"sent","attempts":1,"status":202\}$/m);
+        assert.strictEqual(preStop.stdout, "");
     });
 });
