@@ -71,14 +71,10 @@ export function settingsData(dbUser: string, dbName: string): Record<string, str
     return { POSTGRES_USER: dbUser, POSTGRES_DB: dbName, PGDATA, POSTGRES_INITDB_ARGS: INITDB_ARGS };
 }
 
-/** The time budget of every container of the PostgreSQL pod, by name. */
-export function podBudgets(extension?: PodExtension): Record<string, LifecycleBudget> {
-    return { [CONTAINER_NAME]: POSTGRES_BUDGET, ...extension?.budgets };
-}
-
-/** The grace period covers every budget that runs during termination, plus a margin. */
+/** The grace period covers the sum of the containers' stop budgets, plus a margin: more than containers stopping side by side need. */
 export function terminationGraceSeconds(extension?: PodExtension): number {
-    return Object.values(podBudgets(extension)).reduce((sum, budget) => sum + budget.stopSeconds, 0) + GRACE_MARGIN_SECONDS;
+    const budgets = [POSTGRES_BUDGET, ...Object.values(extension?.budgets ?? {})];
+    return budgets.reduce((sum, budget) => sum + budget.stopSeconds, 0) + GRACE_MARGIN_SECONDS;
 }
 
 interface ProbeTiming {
@@ -98,7 +94,7 @@ export interface PodTiming {
 }
 
 /** Seconds a probe allows before it fails the container (Kubernetes' defaults where unset). */
-export function probeWindowSeconds(probe: ProbeTiming): number {
+function probeWindowSeconds(probe: ProbeTiming): number {
     return (probe.initialDelaySeconds ?? 0) + (probe.periodSeconds ?? 10) * (probe.failureThreshold ?? 3);
 }
 
