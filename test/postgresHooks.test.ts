@@ -88,7 +88,7 @@ describe("the PostgreSQL container's hooks and probes, run as a runtime runs the
             assert.strictEqual((await neighbourLogin(server, password)).code, 0, "with the password");
             for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
                 const spec = pod.container[probe];
-                const result = await server.exec(spec.exec.command, { timeoutSeconds: spec.timeoutSeconds });
+                const result = await server.exec(spec.exec.command, spec.timeoutSeconds);
                 assert.strictEqual(result.code, 0, `${probe}: ${result.stderr}`);
             }
         } finally {

@@ -294,12 +294,6 @@ export interface ContainerOptions {
     readonly env?: Record<string, string>;
 }
 
-export interface ExecOptions {
-    /** Added to the container's environment. */
-    readonly env?: Record<string, string>;
-    /** Killed after this many seconds, as the runtime kills a probe or a hook that overruns. */
-    readonly timeoutSeconds?: number;
-}
 
 export interface Stopped {
     /** The preStop hook's exit, when the container has one. */
@@ -315,8 +309,11 @@ export interface RunningContainer {
     log(): string;
     /** Resolves once the container log matches. */
     logMatch(pattern: RegExp): Promise<void>;
-    /** Runs a command as the runtime runs an exec hook or probe: in the container's namespaces and root, as its user, with its environment. */
-    exec(command: readonly string[], options?: ExecOptions): Promise<Exit>;
+    /**
+     * Runs a command as the runtime runs an exec hook or probe: in the container's namespaces and
+     * root, as its user, with its environment; killed after `timeoutSeconds`, as one that overruns.
+     */
+    exec(command: readonly string[], timeoutSeconds?: number): Promise<Exit>;
     /** Runs a host command as another container of the pod would: in this one's network namespace only, as `uid`. */
     execNeighbour(uid: number, command: readonly string[], env: Record<string, string>): Promise<Exit>;
     /** Stops it as the kubelet does: the preStop hook, then the image's stop signal, SIGKILL when the grace period is over. */
@@ -387,16 +384,15 @@ export async function startContainer(pod: Materialised, image: ImageStandIn, opt
     }
     const pid = Number(fs.readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, "utf8").trim());
 
-    const exec = (command: readonly string[], execOptions: ExecOptions = {}) => {
+    const exec = (command: readonly string[], timeoutSeconds?: number) => {
         const child = spawn(tool("nsenter")!, ["--target", String(pid), "--mount", "--pid", "--net", "--root", "--wd", "--",
             ...dropPrivileges(who), ...command], {
-            env: { ...env, ...execOptions.env },
+            env,
             stdio: ["ignore", "pipe", "pipe"],
             // Its own process group, so that a timeout kills what runs inside the container too.
             detached: true,
         });
-        const timer = execOptions.timeoutSeconds === undefined ? undefined
-            : setTimeout(() => process.kill(-child.pid!, "SIGKILL"), execOptions.timeoutSeconds * 1000);
+        const timer = timeoutSeconds === undefined ? undefined : setTimeout(() => process.kill(-child.pid!, "SIGKILL"), timeoutSeconds * 1000);
         return exitOf(child).finally(() => clearTimeout(timer));
     };
     const grace: number = pod.podSpec.terminationGracePeriodSeconds ?? 30;
@@ -434,7 +430,7 @@ export async function startContainer(pod: Materialised, image: ImageStandIn, opt
             ...dropPrivileges({ uid, gid: uid, groups: [] }), ...command], { env: neighbourEnv, stdio: ["ignore", "pipe", "pipe"] })),
         stop: async () => {
             const begun = Date.now();
-            const preStop = pod.container.lifecycle?.preStop ? await exec(pod.container.lifecycle.preStop.exec.command, { timeoutSeconds: grace }) : undefined;
+            const preStop = pod.container.lifecycle?.preStop ? await exec(pod.container.lifecycle.preStop.exec.command, grace) : undefined;
             signal(image.stopSignal);
             // The runtime allows what is left of the grace period, at least 2 s, as the kubelet asks it to.
             const kill = setTimeout(() => signal("SIGKILL"), Math.max(2000, grace * 1000 - (Date.now() - begun)));
