@@ -28,7 +28,7 @@ export interface Materialised {
     readonly env: Record<string, string>;
     /** Container path → host path. */
     readonly mounts: Record<string, string>;
-    /** Where the container's log (PID 1's stdout and stderr) goes. */
+    /** The file that stands for the container log (PID 1's stdout and stderr) in `hostCommand`. */
     readonly logFile: string;
     /** The temporary directory that holds the volumes and the log. */
     readonly dir: string;
