@@ -13,6 +13,8 @@ const settings = parseSettings({
 });
 const sqlFiles = readSqlFiles(path.join(__dirname, "sql"));
 const dbPassword = config.requireSecret("dbPassword");
+// The explicit Kubernetes provider and the program's own cluster reads use the cluster the default provider uses.
+const kubernetesConfig = new pulumi.Config("kubernetes");
 
 const postgres = new PostgresInstance("postgres", {
     namespace: settings.namespace,
@@ -29,6 +31,11 @@ const postgres = new PostgresInstance("postgres", {
     allowedCidrs: settings.allowedCidrs,
     allowedNamespaces: settings.allowedNamespaces,
     allowDataDeletion: settings.allowDataDeletion,
+    cluster: {
+        kubeconfig: kubernetesConfig.get("kubeconfig"),
+        context: kubernetesConfig.get("context"),
+        cluster: kubernetesConfig.get("cluster"),
+    },
     alerting: {
         to: settings.alert.to,
         from: settings.alert.from,

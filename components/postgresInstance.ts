@@ -1,5 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { adoptionProblem, OWNER_ANNOTATION, RetainedObject } from "../lib/adoption";
+import { clusterReader, ClusterTarget, loadBalancerHost } from "../lib/clusterReader";
 import { databaseEndpoint, Endpoint, EndpointOverride } from "../lib/endpoint";
 import {
     commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
@@ -35,6 +37,8 @@ export interface PostgresInstanceArgs {
     readonly allowedNamespaces?: readonly string[];
     /** Let `pulumi destroy` delete the namespace and the PVC (default false: they are retained). */
     readonly allowDataDeletion?: boolean;
+    /** The cluster, as the stack's `kubernetes:*` config names it (default: the current kube context). */
+    readonly cluster?: ClusterTarget;
     /** Mail an alert when the pod stops (default: no alert sidecar). */
     readonly alerting?: Omit<AlertMailerArgs, "namespace" | "service" | "database" | "labels">;
 }
@@ -58,6 +62,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
     /** The mailer, when alerting is configured; the pod watcher reuses its settings and bundle. */
     public readonly alertMailer?: AlertMailer;
     private readonly serviceType: ServiceType;
+    private readonly cluster: ClusterTarget;
 
     constructor(name: string, args: PostgresInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("workshop:database:PostgresInstance", name, {}, opts);
@@ -70,6 +75,26 @@ export class PostgresInstance extends pulumi.ComponentResource {
         const allowedCidrs = args.allowedCidrs ?? [];
         const allowedNamespaces = args.allowedNamespaces ?? [];
         const retainData = !(args.allowDataDeletion ?? false);
+        this.cluster = args.cluster ?? {};
+        const owner = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+        const claimName = `${name}-data`;
+        // Refuses, before anything changes, a namespace or claim that another stack or person created.
+        const mayAdopt = (object: RetainedObject, annotations: () => Promise<Record<string, string> | undefined>) =>
+            pulumi.output(annotations().then((found) => {
+                const problem = adoptionProblem(object, found, owner);
+                if (problem) {
+                    throw new Error(problem);
+                }
+                return object.id.split("/").pop() as string;
+            }));
+        const reader = () => clusterReader(this.cluster);
+        // Destroy keeps these two; the next up finds them in the cluster and must take them over again,
+        // which the Kubernetes provider does only when told to (upsertExistingObjects).
+        const retainedObjects = new k8s.Provider(`${name}-retained`, {
+            ...this.cluster,
+            upsertExistingObjects: true,
+        }, { parent: this });
+        const ownerAnnotation = { [OWNER_ANNOTATION]: owner };
 
         const labels = commonLabels(name);
         this.podLabels = podLabels(name);
@@ -79,11 +104,13 @@ export class PostgresInstance extends pulumi.ComponentResource {
         this.namespace = createNamespace
             ? new k8s.core.v1.Namespace(`${name}-namespace`, {
                 metadata: {
-                    name: args.namespace,
+                    name: mayAdopt({ kind: "Namespace", id: args.namespace, alternative: "Deploy into it with createNamespace false, choose another namespace" },
+                        async () => (await reader()).namespaceAnnotations(args.namespace)),
                     labels: { ...labels, "pod-security.kubernetes.io/enforce": "restricted" },
+                    annotations: ownerAnnotation,
                 },
             // Deleting a namespace deletes its PVCs, so a retained volume keeps its namespace too.
-            }, { parent: this, retainOnDelete: retainData }).metadata.name
+            }, { parent: this, retainOnDelete: retainData, provider: retainedObjects }).metadata.name
             : pulumi.output(args.namespace);
         const namespace = this.namespace;
 
@@ -99,20 +126,25 @@ export class PostgresInstance extends pulumi.ComponentResource {
             data: settingsData(dbUser, args.dbName),
         }, { parent: this });
 
-        this.dataClaim = new k8s.core.v1.PersistentVolumeClaim(`${name}-data`, {
+        this.dataClaim = new k8s.core.v1.PersistentVolumeClaim(claimName, {
             metadata: {
-                name: `${name}-data`,
+                name: namespace.apply((ns) => mayAdopt({ kind: "PersistentVolumeClaim", id: `${ns}/${claimName}`,
+                    alternative: "Choose another namespace, delete the claim if its data is not needed" },
+                async () => (await reader()).claimAnnotations(ns, claimName))),
                 namespace,
                 labels,
-                // With WaitForFirstConsumer classes the claim binds only once the pod exists.
-                annotations: { "pulumi.com/skipAwait": "true" },
+                annotations: {
+                    ...ownerAnnotation,
+                    // With WaitForFirstConsumer classes the claim binds only once the pod exists.
+                    "pulumi.com/skipAwait": "true",
+                },
             },
             spec: {
                 accessModes: ["ReadWriteOnce"],
                 storageClassName: args.storageClass,
                 resources: { requests: { storage: storageSize } },
             },
-        }, { parent: this, retainOnDelete: retainData });
+        }, { parent: this, retainOnDelete: retainData, provider: retainedObjects });
 
         this.alertMailer = args.alerting && new AlertMailer(`${name}-alert`, {
             ...args.alerting,
@@ -146,7 +178,13 @@ export class PostgresInstance extends pulumi.ComponentResource {
         }, { parent: this });
 
         this.service = new k8s.core.v1.Service(name, {
-            metadata: { name, namespace, labels },
+            metadata: {
+                name,
+                namespace,
+                labels,
+                // The provider would wait 10 minutes for an address that may never come; endpointFor waits, bounded.
+                annotations: serviceType === "LoadBalancer" ? { "pulumi.com/skipAwait": "true" } : undefined,
+            },
             spec: {
                 type: serviceType,
                 selector: this.podLabels,
@@ -194,13 +232,22 @@ export class PostgresInstance extends pulumi.ComponentResource {
         });
     }
 
-    /** Where a machine outside the cluster reaches PostgreSQL: `override` when set, else what the Service exposes. */
+    /**
+     * Where a machine outside the cluster reaches PostgreSQL: `override` when set, else what the
+     * Service exposes (a LoadBalancer's address is read from the cluster, waiting while a controller works on it).
+     */
     public endpointFor(override: EndpointOverride): pulumi.Output<Endpoint> {
-        return pulumi.all([this.service.spec, this.service.status]).apply(([spec, status]) => databaseEndpoint(override, {
-            type: this.serviceType,
-            port: this.port,
-            nodePort: spec.ports[0]?.nodePort,
-            ingress: status?.loadBalancer?.ingress,
-        }));
+        return pulumi.all([this.service.metadata, this.service.spec]).apply(async ([metadata, spec]) => {
+            const lookUp = override.host === undefined && this.serviceType === "LoadBalancer";
+            const host = lookUp
+                ? await loadBalancerHost(await clusterReader(this.cluster), { namespace: metadata.namespace, name: metadata.name })
+                : undefined;
+            return databaseEndpoint(override, {
+                type: this.serviceType,
+                port: this.port,
+                nodePort: spec.ports[0]?.nodePort,
+                ingress: host === undefined ? undefined : [{ ip: host }],
+            });
+        });
     }
 }

@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
+import { ClusterReader, useClusterReader } from "../../lib/clusterReader";
 import { PROJECT } from "../../lib/settings";
 
 export interface RecordedResource {
@@ -130,13 +131,22 @@ export function valueOf<T>(output: pulumi.Input<T>): Promise<T> {
 
 const INDEX = path.resolve(__dirname, "../../index.ts");
 
+/** The cluster as the program's own reads see it: nothing retained exists, the load balancer has its address. */
+export const EMPTY_CLUSTER: ClusterReader = {
+    namespaceAnnotations: async () => undefined,
+    claimAnnotations: async () => undefined,
+    loadBalancer: async () => ({ ageSeconds: 1, ingress: [{ ip: LOAD_BALANCER_IP }], events: [] }),
+};
+
 /**
  * Runs index.ts with the given stack config (keys without the project prefix).
  * `secretKeys` are passed as secret config, as `pulumi config set --secret` would.
  */
-export async function runProgram(config: Record<string, string>, secretKeys: readonly string[] = [], options: { preview?: boolean } = {}): Promise<ProgramRun> {
+export async function runProgram(config: Record<string, string>, secretKeys: readonly string[] = [],
+    options: { preview?: boolean; cluster?: ClusterReader } = {}): Promise<ProgramRun> {
     const mocks = new RecordingMocks();
-    await pulumi.runtime.setMocks(mocks, PROJECT, "dev", options.preview ?? false);
+    useClusterReader(options.cluster ?? EMPTY_CLUSTER);
+    await pulumi.runtime.setMocks(mocks, PROJECT, "dev", options.preview ?? false, "organization");
     const prefixed = Object.fromEntries(Object.entries(config).map(([key, value]) => [`${PROJECT}:${key}`, value]));
     pulumi.runtime.setAllConfig(prefixed, secretKeys.map((key) => `${PROJECT}:${key}`));
 
