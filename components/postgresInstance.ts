@@ -55,6 +55,8 @@ export class PostgresInstance extends pulumi.ComponentResource {
     public readonly deployment: k8s.apps.v1.Deployment;
     public readonly service: k8s.core.v1.Service;
     public readonly dataClaim: k8s.core.v1.PersistentVolumeClaim;
+    /** Name of the Secret that holds the superuser's password (key `password`). */
+    public readonly credentialsSecretName: pulumi.Output<string>;
     /** The mailer, when alerting is configured; the pod watcher reuses its settings and bundle. */
     public readonly alertMailer?: AlertMailer;
     private readonly serviceType: ServiceType;
@@ -93,6 +95,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
             type: "Opaque",
             stringData: { password: args.dbPassword },
         }, { parent: this });
+        this.credentialsSecretName = credentials.metadata.name;
 
         const settings = new k8s.core.v1.ConfigMap(`${name}-settings`, {
             metadata: { namespace, labels },
