@@ -104,7 +104,7 @@ verify() {
         diff "$dir/row-counts" "$SCRATCH_DIR/restored-counts" | grep '^[<>]' | sed 's/^</-/; s/^>/+/' >&2 || true
         fail "row counts of the restored copy differ from the dump's snapshot"
     fi
-    log "backup: $dir restores; row counts of $(wc -l <"$dir/row-counts") tables match the dump's snapshot"
+    log "backup: restored into a throwaway server; row counts of $(wc -l <"$dir/row-counts") tables equal the dump's snapshot"
 }
 
 # dump DIR: database.dump and row-counts from one REPEATABLE READ snapshot (pg_dump imports the
@@ -113,6 +113,8 @@ dump() {
     {
         cat <<'SQL'
 SET row_security = off;
+-- This session waits idle in its transaction while pg_dump runs: no server-wide timeout may end it.
+SET idle_in_transaction_session_timeout = 0;
 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
 SELECT pg_export_snapshot() AS snapshot \gset
 \setenv BACKUP_SNAPSHOT :snapshot
@@ -185,6 +187,7 @@ run() {
 }
 
 restore() {
+    : "${BACKUP_DIR:?}" "${PGDATABASE:?}"
     [ $# -eq 2 ] || refuse "usage: backup.sh restore NAME --yes-overwrite-$PGDATABASE"
     [ "$2" = "--yes-overwrite-$PGDATABASE" ] ||
         refuse "refusing to restore into database $PGDATABASE without --yes-overwrite-$PGDATABASE: it replaces every table the backup holds"
@@ -213,7 +216,11 @@ command=${1:-}
 [ $# -gt 0 ] && shift
 case $command in
     run) run ;;
-    verify) [ $# -eq 1 ] || refuse "usage: backup.sh verify DIR"; verify "$1" ;;
+    verify)
+        [ $# -eq 1 ] || refuse "usage: backup.sh verify DIR"
+        : "${SCRATCH_DIR:?}" "${PGDATABASE:?}"
+        verify "$1"
+        ;;
     restore) restore "$@" ;;
     expired) [ $# -eq 1 ] || refuse "usage: backup.sh expired KEEP"; expired "$1" ;;
     *) refuse "usage: backup.sh run | verify DIR | restore NAME --yes-overwrite-DATABASE | expired KEEP" ;;
