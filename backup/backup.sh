@@ -8,6 +8,7 @@
 #   backup.sh run                                  the CronJob: dump, check, publish, prune
 #   backup.sh verify DIR                           checksums, then a restore into a throwaway server
 #   backup.sh restore NAME --yes-overwrite-DB      restore a verified backup into $PGDATABASE
+#   backup.sh list                                 the verified backups, newest first, with sizes
 #   backup.sh expired KEEP < NAMES                 which backups retention removes (pure)
 #
 # Connection: libpq's PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE (the exact name).
@@ -130,9 +131,11 @@ SQL
     pg_dumpall --globals-only --no-role-passwords --database="$PGDATABASE" --file="$1/globals.sql"
 }
 
+# The published backups of $PGDATABASE (none is not an error).
+backups() { ls -1 "$BACKUP_DIR" | { grep -E "$(backup_pattern "$PGDATABASE")" || true; }; }
+
 prune() {
-    # grep finds nothing when no backup is old enough: not an error.
-    ls -1 "$BACKUP_DIR" | { grep -E "$(backup_pattern "$PGDATABASE")" || true; } | expired "$BACKUP_KEEP" |
+    backups | expired "$BACKUP_KEEP" |
         while IFS= read -r old; do
             rm -rf "${BACKUP_DIR:?}/$old"
             log "backup: removed $old (keeping the newest $BACKUP_KEEP)"
@@ -194,7 +197,7 @@ restore() {
     printf '%s\n' "$1" | grep -Eq "$(backup_pattern "$PGDATABASE")" ||
         refuse "\"$1\" is not a backup name such as $PGDATABASE-20260101T021500Z"
     dir=$BACKUP_DIR/$1
-    [ -d "$dir" ] || fail "no backup $1 in $BACKUP_DIR; there are: $(ls -1 "$BACKUP_DIR" | grep -E "$(backup_pattern "$PGDATABASE")" | tr '\n' ' ')"
+    [ -d "$dir" ] || fail "no backup $1 in $BACKUP_DIR; there are: $(backups | tr '\n' ' ')"
     grep -q '"verified": true' "$dir/manifest.json" || fail "backup $1 did not pass its restore check; refusing"
     (cd "$dir" && sha256sum --check --quiet --strict SHA256SUMS >&2) || fail "backup $1 does not match its checksums; refusing"
     log "backup: restoring $1 into $PGDATABASE in one transaction"
@@ -212,6 +215,14 @@ restore() {
     printf '{"restore":"succeeded","name":"%s","database":"%s","tables":%s}\n' "$1" "$PGDATABASE" "$(wc -l <"$dir/row-counts")"
 }
 
+list() {
+    : "${BACKUP_DIR:?}" "${PGDATABASE:?}"
+    backups | LC_ALL=C sort -r |
+        while IFS= read -r name; do
+            printf '%s  %s bytes\n' "$name" "$(wc -c <"$BACKUP_DIR/$name/database.dump")"
+        done
+}
+
 command=${1:-}
 [ $# -gt 0 ] && shift
 case $command in
@@ -222,6 +233,7 @@ case $command in
         verify "$1"
         ;;
     restore) restore "$@" ;;
+    list) list ;;
     expired) [ $# -eq 1 ] || refuse "usage: backup.sh expired KEEP"; expired "$1" ;;
-    *) refuse "usage: backup.sh run | verify DIR | restore NAME --yes-overwrite-DATABASE | expired KEEP" ;;
+    *) refuse "usage: backup.sh run | verify DIR | restore NAME --yes-overwrite-DATABASE | list | expired KEEP" ;;
 esac

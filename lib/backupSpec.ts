@@ -194,17 +194,14 @@ export function restoreConfirmation(database: string): string {
     return `--yes-overwrite-${database}`;
 }
 
-/** Pod name of a restore of `backup`: a DNS label, unique per backup. */
-export function restorePodName(backup: string): string {
-    return `postgres-restore-${backup.slice(backup.lastIndexOf("-") + 1).toLowerCase()}`;
-}
-
 /**
- * A pod that restores `backup` into the stack's database as the superuser, with the backup volume
- * mounted read-only. The script checks the confirmation again, so the pod is safe on its own.
+ * A pod that runs backup.sh with `scriptArgs` (`restore NAME CONFIRMATION`, or `list`) as the
+ * superuser, with the backup volume mounted read-only. The script checks a restore's confirmation
+ * again, so the pod is safe on its own.
  */
-export function restorePod(target: RestoreTarget, backup: string, confirmation: string) {
-    const name = restorePodName(backup);
+export function restorePod(target: RestoreTarget, scriptArgs: readonly string[]) {
+    // A DNS label: the backup's timestamp, or the subcommand.
+    const name = `postgres-restore-${scriptArgs[scriptArgs.length === 1 ? 0 : 1].replace(/^.*-/, "").toLowerCase()}`;
     return {
         apiVersion: "v1",
         kind: "Pod",
@@ -216,7 +213,7 @@ export function restorePod(target: RestoreTarget, backup: string, confirmation: 
         spec: {
             ...scriptPodSpec({
                 image: target.image,
-                command: ["sh", `${SCRIPT_MOUNT}/${BACKUP_SCRIPT}`, "restore", backup, confirmation],
+                command: ["sh", `${SCRIPT_MOUNT}/${BACKUP_SCRIPT}`, ...scriptArgs],
                 settingsConfigMap: target.settingsConfigMap,
                 scriptConfigMap: target.scriptConfigMap,
                 backupClaim: target.backupClaim,

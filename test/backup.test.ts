@@ -105,6 +105,14 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
         });
     }
 
+    function inRestorePod(target: RestoreTarget, scriptArgs: string[], claimDir: string): Promise<Exit> {
+        const manifest: any = restorePod(target, scriptArgs);
+        const pod = materialise(run, { inputs: manifest }, "backup", POD, { [CLAIM]: claimDir });
+        pods.push(pod);
+        assert.ok(pod.readOnlyMounts.includes("/backups"));
+        return inPod(pod, manifest.spec.containers[0].command);
+    }
+
     function jobCommand(): string[] {
         return run.one("kubernetes:batch/v1:CronJob").inputs.spec.jobTemplate.spec.template.spec.containers[0].command;
     }
@@ -161,13 +169,7 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
     it("the restore pod puts the seed row back into the database named exactly WORKSHOP, and only with the confirmation", async () => {
         await server.query("WORKSHOP", "DELETE FROM workshop.attendees");
         const target = await valueOf(run.outputs.backupRestore) as RestoreTarget;
-        const restore = async (confirmation: string) => {
-            const manifest: any = restorePod(target, published, confirmation);
-            const pod = materialise(run, { inputs: manifest }, "backup", POD, { [CLAIM]: claim });
-            pods.push(pod);
-            assert.ok(pod.readOnlyMounts.includes("/backups"));
-            return inPod(pod, manifest.spec.containers[0].command);
-        };
+        const restore = (confirmation: string) => inRestorePod(target, ["restore", published, confirmation], claim);
 
         const before = snapshot(claim);
         for (const wrong of ["--yes-overwrite-workshop", "--yes", ""]) {
@@ -184,6 +186,22 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
         assert.deepStrictEqual(rows, [{ id: 1, full_name: "Ada Lovelace", email: "ada.lovelace@example.com", role: "speaker", company: "Analytical Engines Ltd" }]);
         assert.deepStrictEqual(await server.query("workshop", "SELECT n FROM decoy"), [{ n: 1 }], "the lower-case namesake is untouched");
         assert.deepStrictEqual(snapshot(claim), before, "a restore writes nothing to the backup volume");
+
+        const listed = await inRestorePod(target, ["list"], claim);
+        assert.strictEqual(listed.code, 0, listed.stderr);
+        assert.match(listed.stdout.split("\n")[0], new RegExp(`^${published}  \\d+ bytes$`), "newest first");
+    });
+
+    it("the restore pod refuses a backup that no longer matches its checksums, and changes nothing", async () => {
+        const copy = path.join(root, "damaged-claim");
+        fs.cpSync(path.join(claim, published), path.join(copy, published), { recursive: true });
+        fs.appendFileSync(path.join(copy, published, "database.dump"), "x");
+        await server.query("WORKSHOP", "UPDATE workshop.attendees SET company = 'changed'");
+        const target = await valueOf(run.outputs.backupRestore) as RestoreTarget;
+        const exit = await inRestorePod(target, ["restore", published, restoreConfirmation("WORKSHOP")], copy);
+        assert.strictEqual(exit.code, 1);
+        assert.match(exit.stderr, /does not match its checksums; refusing/);
+        assert.deepStrictEqual(await server.query("WORKSHOP", "SELECT company FROM workshop.attendees"), [{ company: "changed" }]);
     });
 
     describe("the restore check catches a bad set", () => {

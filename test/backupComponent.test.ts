@@ -172,7 +172,7 @@ describe("the backup CronJob under mocks", () => {
             superuser: "postgres",
             superuserSecret: nameOf(credentials),
         });
-        const pod: any = restorePod(target, "WORKSHOP-20261124T021500Z", restoreConfirmation("WORKSHOP"));
+        const pod: any = restorePod(target, ["restore", "WORKSHOP-20261124T021500Z", restoreConfirmation("WORKSHOP")]);
         const [container] = pod.spec.containers;
         assert.deepStrictEqual(container.command, ["sh", "/opt/backup/backup.sh", "restore", "WORKSHOP-20261124T021500Z", "--yes-overwrite-WORKSHOP"]);
         assert.ok(container.volumeMounts.some((m: any) => m.mountPath === "/backups" && m.readOnly === true));

@@ -49,7 +49,7 @@ describe("every Kubernetes object validates against the Kubernetes OpenAPI schem
         const { config, secretKeys } = devStack();
         const target = await valueOf((await runProgram(config, secretKeys)).outputs.backupRestore) as RestoreTarget;
         const Pod = await modelFor("kubernetes:core/v1:Pod");
-        assert.doesNotThrow(() => new Pod(restorePod(target, "WORKSHOP-20261124T021500Z", restoreConfirmation("WORKSHOP"))).validate());
+        assert.doesNotThrow(() => new Pod(restorePod(target, ["restore", "WORKSHOP-20261124T021500Z", restoreConfirmation("WORKSHOP")])).validate());
     });
 
     it("the check catches an invalid object", async () => {
