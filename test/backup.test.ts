@@ -260,7 +260,7 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
         assert.notStrictEqual(unreachable.code, 0);
         assert.deepStrictEqual(snapshot(claim), before);
 
-        // A pg_dump whose file loses its end: the checks of this very run must refuse it.
+        // A pg_dump that leaves a broken file (its first 100 bytes): the checks of this very run must refuse it.
         const faulty = path.join(root, "faulty-bin");
         fs.mkdirSync(faulty);
         fs.writeFileSync(path.join(faulty, "pg_dump"), [
@@ -268,7 +268,7 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
             `"${server.bin}/pg_dump" "$@" || exit`,
             "for arg; do case $arg in --file=*) file=${arg#--file=} ;; esac; done",
             "[ -n \"${file:-}\" ] || exit 0",
-            "head -c -64 \"$file\" >\"$file.cut\" && mv \"$file.cut\" \"$file\"",
+            "head -c 100 \"$file\" >\"$file.cut\" && mv \"$file.cut\" \"$file\"",
         ].join("\n"), { mode: 0o755 });
         const pod = jobPod();
         const broken = await inPod({ ...pod, mounts: { ...pod.mounts, "/opt/faulty": faulty }, readOnlyMounts: [...pod.readOnlyMounts, "/opt/faulty"] },
