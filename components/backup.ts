@@ -6,6 +6,7 @@ import * as path from "path";
 import {
     BACKUP_SCRIPT, backupCronJobSpec, backupLabels, backupSelector, backupSettingsData, RestoreTarget,
 } from "../lib/backupSpec";
+import { readWriteOnceClaim } from "../lib/postgresSpec";
 import { scheduleIntervalSeconds } from "../lib/schedule";
 import { DEFAULTS } from "../lib/settings";
 
@@ -109,11 +110,7 @@ export class Backup extends pulumi.ComponentResource {
                 // With WaitForFirstConsumer classes the claim binds only once the first Job's pod exists.
                 annotations: { "pulumi.com/skipAwait": "true" },
             },
-            spec: {
-                accessModes: ["ReadWriteOnce"],
-                storageClassName: args.storageClass,
-                resources: { requests: { storage: storageSize } },
-            },
+            spec: readWriteOnceClaim(storageSize, args.storageClass),
         }, { parent: this, retainOnDelete: retainData });
 
         const cronJob = new k8s.batch.v1.CronJob(name, {

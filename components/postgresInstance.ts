@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { databaseEndpoint, Endpoint, EndpointOverride } from "../lib/endpoint";
 import {
-    commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
+    commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, readWriteOnceClaim, settingsData,
 } from "../lib/postgresSpec";
 import { ComputeResources, DEFAULTS, ServiceType } from "../lib/settings";
 import { AlertMailer, AlertMailerArgs } from "./alertMailer";
@@ -110,11 +110,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
                 // With WaitForFirstConsumer classes the claim binds only once the pod exists.
                 annotations: { "pulumi.com/skipAwait": "true" },
             },
-            spec: {
-                accessModes: ["ReadWriteOnce"],
-                storageClassName: args.storageClass,
-                resources: { requests: { storage: storageSize } },
-            },
+            spec: readWriteOnceClaim(storageSize, args.storageClass),
         }, { parent: this, retainOnDelete: retainData });
 
         this.alertMailer = args.alerting && new AlertMailer(`${name}-alert`, {
