@@ -162,7 +162,7 @@ run() {
     # A process of its own, so that `set -e` holds inside the check.
     if sh "$0" verify "$work" 2>"$SCRATCH_DIR/check.log"; then verified=true; else verified=false; fi
     cat "$SCRATCH_DIR/check.log" >&2
-    check=$(tail -n 1 "$SCRATCH_DIR/check.log")
+    check=$(tail -n 1 "$SCRATCH_DIR/check.log" | sed 's/^backup: //')
 
     while read -r sum file; do
         printf '%s %s %s\n' "$sum" "$(wc -c <"$work/$file")" "$file"

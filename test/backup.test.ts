@@ -9,19 +9,15 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { restoreConfirmation, restorePod, RestoreTarget } from "../lib/backupSpec";
-import { applySqlFiles } from "../lib/migrationRunner";
-import { readSqlFiles } from "../lib/sqlPlan";
-import { devStack } from "./support/devStack";
 import { execFileSync } from "child_process";
-import { Exit, materialise, Materialised, runCommand, runInContainer } from "./support/kubelet";
-import { ProgramRun, RecordedResource, runProgram, valueOf } from "./support/program";
+import { restoreConfirmation, restorePod, RestoreTarget } from "../lib/backupSpec";
+import { BACKUP_CLAIM as CLAIM, backupContainer, imagePath, inBackupContainer, jobCommand, seedWorkshop } from "./support/backupFixture";
+import { devStack } from "./support/devStack";
+import { Exit, Materialised, runCommand } from "./support/kubelet";
+import { ProgramRun, runProgram, valueOf } from "./support/program";
 import { startSystemPostgres, SystemServer } from "./support/systemPostgres";
 
 const SCRIPT = path.resolve(__dirname, "../backup/backup.sh");
-const CLAIM = "postgres-backup-storage";
-const SERVICE_HOST = "postgres.workshop.svc.cluster.local";
-const POD = { name: "postgres-backup-29012345-abcde", node: "kind-worker", ip: "10.244.0.20" };
 /** A table name with a quote, a backslash and a tab, and the name the manifest gives it. */
 const ODD_TABLE = "Odd \"name\" \\ with\ttab";
 const ODD_KEY = `workshop."Odd ""name"" \\ with\ttab"`;
@@ -54,14 +50,6 @@ function resum(dir: string) {
     fs.writeFileSync(path.join(dir, "SHA256SUMS"), `${lines.join("\n")}\n`);
 }
 
-/** The role as the postgresql provider would create it from the program's Role inputs. */
-function createRole(role: RecordedResource): string {
-    const { name, password, roles = [], bypassRowLevelSecurity, connectionLimit } = role.inputs;
-    return `CREATE ROLE "${name}" LOGIN PASSWORD '${String(password).replace(/'/g, "''")}'` +
-        `${bypassRowLevelSecurity ? " BYPASSRLS" : ""}${connectionLimit ? ` CONNECTION LIMIT ${connectionLimit}` : ""}` +
-        `${roles.length ? ` IN ROLE ${roles.join(", ")}` : ""}`;
-}
-
 describe("backups and restores against a real PostgreSQL, run as the kubelet would run them", function () {
     this.timeout(60_000);
     const { config, secretKeys } = devStack();
@@ -76,13 +64,10 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
         [server, run] = await Promise.all([startSystemPostgres(config.dbPassword), runProgram(config, secretKeys)]);
         root = fs.mkdtempSync(path.join(os.tmpdir(), "backup-test-"));
         claim = path.join(root, "claim");
-        await server.query("postgres", "CREATE DATABASE \"WORKSHOP\"");
+        await seedWorkshop(server, run);
         // A lower-case namesake with other content: anything that loses the quotes ends up there.
         await server.query("postgres", "CREATE DATABASE workshop");
         await server.query("workshop", "CREATE TABLE decoy AS SELECT 1 AS n");
-        await server.query("postgres", createRole(run.named("postgresql:index/role:Role", "workshop-app-role")));
-        await server.query("postgres", createRole(run.named("postgresql:index/role:Role", "postgres-backup-role")));
-        await applySqlFiles(server.connection("WORKSHOP"), "workshop", readSqlFiles(path.resolve(__dirname, "../sql")));
         await server.query("WORKSHOP", `CREATE TABLE workshop."${ODD_TABLE.replace(/"/g, "\"\"")}" AS SELECT generate_series(1, 1000) AS n`);
         await server.query("WORKSHOP", "GRANT USAGE ON SCHEMA workshop TO workshop_app; GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA workshop TO workshop_app");
     });
@@ -93,28 +78,19 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
     });
 
     function jobPod(claims: Record<string, string> = { [CLAIM]: claim }): Materialised {
-        const pod = materialise(run, run.one("kubernetes:batch/v1:CronJob"), "backup", POD, claims);
+        const pod = backupContainer(run, run.one("kubernetes:batch/v1:CronJob"), claims);
         pods.push(pod);
         return pod;
     }
 
-    const IMAGE_PATH = () => `${server.bin}:/usr/local/bin:/usr/bin:/bin`;
-    function inPod(pod: Materialised, command: readonly string[], env: Record<string, string> = {}): Promise<Exit> {
-        return runInContainer(pod, command, {
-            path: IMAGE_PATH(), hosts: { [SERVICE_HOST]: "127.0.0.1" }, env: { PGPORT: String(server.port), ...env }, users: { 999: "postgres" },
-        });
-    }
+    const inPod = (pod: Materialised, command: readonly string[], env: Record<string, string> = {}) => inBackupContainer(server, pod, command, env);
 
     function inRestorePod(target: RestoreTarget, scriptArgs: string[], claimDir: string): Promise<Exit> {
         const manifest: any = restorePod(target, scriptArgs);
-        const pod = materialise(run, { inputs: manifest }, "backup", POD, { [CLAIM]: claimDir });
+        const pod = backupContainer(run, { inputs: manifest }, { [CLAIM]: claimDir });
         pods.push(pod);
         assert.ok(pod.readOnlyMounts.includes("/backups"));
         return inPod(pod, manifest.spec.containers[0].command);
-    }
-
-    function jobCommand(): string[] {
-        return run.one("kubernetes:batch/v1:CronJob").inputs.spec.jobTemplate.spec.template.spec.containers[0].command;
     }
 
     let published: string;
@@ -132,7 +108,7 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
 
         const pod = jobPod();
         assert.deepStrictEqual(pod.user, { uid: 999, gid: 999 });
-        const exit = await inPod(pod, jobCommand());
+        const exit = await inPod(pod, jobCommand(run));
         assert.strictEqual(exit.code, 0, exit.stderr);
         const result = JSON.parse(exit.stdout.trim());
         assert.strictEqual(result.backup, "succeeded");
@@ -256,7 +232,7 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
 
     it("a failed run publishes nothing and leaves every earlier backup as it was", async () => {
         const before = snapshot(claim);
-        const unreachable = await inPod(jobPod(), jobCommand(), { PGPORT: "1" });
+        const unreachable = await inPod(jobPod(), jobCommand(run), { PGPORT: "1" });
         assert.notStrictEqual(unreachable.code, 0);
         assert.deepStrictEqual(snapshot(claim), before);
 
@@ -272,7 +248,7 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
         ].join("\n"), { mode: 0o755 });
         const pod = jobPod();
         const broken = await inPod({ ...pod, mounts: { ...pod.mounts, "/opt/faulty": faulty }, readOnlyMounts: [...pod.readOnlyMounts, "/opt/faulty"] },
-            jobCommand(), { PATH: `/opt/faulty:${IMAGE_PATH()}` });
+            jobCommand(run), { PATH: `/opt/faulty:${imagePath(server)}` });
         assert.strictEqual(broken.code, 1, broken.stderr);
         const failed = JSON.parse(broken.stdout.trim());
         assert.strictEqual(failed.backup, "failed");
@@ -296,8 +272,8 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
         ].join("\n"), { mode: 0o755 });
         const pod = jobPod();
         const exit = await inPod({ ...pod, mounts: { ...pod.mounts, "/opt/writer": writer }, readOnlyMounts: [...pod.readOnlyMounts, "/opt/writer"] },
-            jobCommand(), {
-                PATH: `/opt/writer:${IMAGE_PATH()}`,
+            jobCommand(run), {
+                PATH: `/opt/writer:${imagePath(server)}`,
                 WRITER_URL: `postgresql://postgres:${encodeURIComponent(config.dbPassword)}@127.0.0.1:${server.port}/WORKSHOP`,
             });
         assert.strictEqual(exit.code, 0, exit.stderr);
