@@ -161,6 +161,9 @@ const quote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`;
  * root, which only sets this up.
  */
 export async function runInContainer(pod: Materialised, command: readonly string[], options: ContainerOptions): Promise<Exit> {
+    if (process.getuid?.() !== 0) {
+        throw new Error("running a command as its container would needs root, to set up the mount namespace and switch to the container's uid");
+    }
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "container-"));
     const passwd = path.join(work, "passwd");
     const users = Object.entries(options.users ?? {});
