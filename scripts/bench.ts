@@ -189,19 +189,31 @@ async function backups() {
     }
 }
 
+const SECTIONS: Record<string, [string, () => Promise<void>]> = {
+    program: ["## Pulumi program", async () => {
+        await programUnderMocks();
+        unitSuite();
+    }],
+    sql: ["## SQL files (embedded PostgreSQL on loopback, connection set-up included)", sqlMigrations],
+    mailer: ["## Alert mailer (preStop hook; fake SendGrid API on loopback)", alertMailer],
+    watcher: ["## Pod watcher (fake Kubernetes API and fake SendGrid API on loopback; the pod's log is read first)", podWatcher],
+    backups: ["## Backups (the CronJob's command as the kubelet runs it; Debian's PostgreSQL server and client on loopback)", backups],
+};
+
+/** `npm run bench -- backups sql` runs those sections only; no argument runs them all. */
 async function main() {
+    const chosen = process.argv.slice(2);
+    const unknown = chosen.filter((name) => !(name in SECTIONS));
+    if (unknown.length > 0) {
+        throw new Error(`unknown section ${unknown.join(", ")}; sections: ${Object.keys(SECTIONS).join(", ")}`);
+    }
     console.log(`node ${process.version}, ${new Date().toISOString()}`);
-    console.log("\n## Pulumi program");
-    await programUnderMocks();
-    unitSuite();
-    console.log("\n## SQL files (embedded PostgreSQL on loopback, connection set-up included)");
-    await sqlMigrations();
-    console.log("\n## Alert mailer (preStop hook; fake SendGrid API on loopback)");
-    await alertMailer();
-    console.log("\n## Pod watcher (fake Kubernetes API and fake SendGrid API on loopback; the pod's log is read first)");
-    await podWatcher();
-    console.log(`\n## Backups (the CronJob's command as the kubelet runs it; Debian's PostgreSQL server and client on loopback)`);
-    await backups();
+    for (const [name, [title, measure]] of Object.entries(SECTIONS)) {
+        if (chosen.length === 0 || chosen.includes(name)) {
+            console.log(`\n${title}`);
+            await measure();
+        }
+    }
 }
 
 main().catch((error) => {
