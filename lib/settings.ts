@@ -74,10 +74,8 @@ export interface WatcherSettings {
 
 export interface BackupSettings {
     readonly enabled: boolean;
-    /** Cron schedule of the CronJob, in UTC. */
+    /** Cron schedule of the CronJob, in UTC; one that runs (Backup derives the watcher's interval from it). */
     readonly schedule: string;
-    /** Longest time between two scheduled runs: what a watcher compares the last success with. */
-    readonly intervalSeconds: number;
     /** How many verified backups to keep. */
     readonly keep: number;
     readonly storageSize: string;
@@ -343,9 +341,8 @@ export function parseSettings(source: ConfigSource): Settings {
 
     const backupEnabled = flag("backupEnabled", true);
     const backupSchedule = text("backupSchedule", DEFAULTS.backupSchedule);
-    let backupIntervalSeconds = 0;
     try {
-        backupIntervalSeconds = scheduleIntervalSeconds(backupSchedule);
+        scheduleIntervalSeconds(backupSchedule);
     } catch (error) {
         if (!(error instanceof ScheduleError)) {
             throw error;
@@ -398,7 +395,6 @@ export function parseSettings(source: ConfigSource): Settings {
         backup: {
             enabled: backupEnabled,
             schedule: backupSchedule,
-            intervalSeconds: backupIntervalSeconds,
             keep: integer("backupKeep", 1, 100, "backups to keep") ?? DEFAULTS.backupKeep,
             storageSize: storageQuantity("backupStorageSize", DEFAULTS.backupStorageSize),
             storageClass: storageClassName("backupStorageClass"),

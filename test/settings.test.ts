@@ -51,7 +51,7 @@ describe("config parsing", () => {
         assert.strictEqual(settings.alert.sendgridConfigured, false);
         assert.strictEqual(settings.watcher.enabled, true);
         assert.deepStrictEqual(settings.backup, {
-            enabled: true, schedule: "15 2 * * *", intervalSeconds: 86_400, keep: 7, storageSize: "2Gi", storageClass: undefined, user: "workshop_backup",
+            enabled: true, schedule: "15 2 * * *", keep: 7, storageSize: "2Gi", storageClass: undefined, user: "workshop_backup",
         });
     });
 
@@ -155,8 +155,7 @@ describe("config parsing", () => {
         assertOneProblem({ backupSchedule: "15 25 * * *" },
             /^workshop-postgres:backupSchedule: expected a cron schedule in UTC, five fields \(minute hour day-of-month month day-of-week\) such as "15 2 \* \* \*" or a macro such as @daily; hour 25 is outside 0-23; got "15 25 \* \* \*"$/);
         assertOneProblem({ backupSchedule: "0 0 30 2 *" }, /^workshop-postgres:backupSchedule: .*; it never runs \(no day matches\); got "0 0 30 2 \*"/);
-        const hourly = parseSettings(source({ ...VALID, backupSchedule: "@hourly" }));
-        assert.strictEqual(hourly.backup.intervalSeconds, 3600);
+        assert.strictEqual(parseSettings(source({ ...VALID, backupSchedule: "@hourly" })).backup.schedule, "@hourly");
     });
 
     it("the number of backups to keep is a whole number from 1 to 100", () => {
