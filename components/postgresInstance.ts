@@ -1,10 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { adoptionProblem, OWNER_ANNOTATION, RetainedObject } from "../lib/adoption";
-import { clusterReader, ClusterTarget, loadBalancerHost } from "../lib/clusterReader";
+import { ClusterReader, clusterReader, ClusterTarget, loadBalancerHost } from "../lib/clusterReader";
 import { databaseEndpoint, Endpoint, EndpointOverride } from "../lib/endpoint";
 import {
-    commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
+    commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, readWriteOnceClaim, settingsData,
 } from "../lib/postgresSpec";
 import { ComputeResources, DEFAULTS, ServiceType } from "../lib/settings";
 import { AlertMailer, AlertMailerArgs } from "./alertMailer";
@@ -43,6 +43,32 @@ export interface PostgresInstanceArgs {
     readonly alerting?: Omit<AlertMailerArgs, "namespace" | "service" | "database" | "labels">;
 }
 
+/** Objects that `pulumi destroy` keeps and the next `pulumi up` must take over again. */
+export interface Retention {
+    /** A Kubernetes provider that updates an existing object on create (upsertExistingObjects). */
+    readonly provider: k8s.Provider;
+    /** Marks an object as this stack's, so that only this stack takes it over. */
+    readonly annotations: Record<string, string>;
+    /** The claim's name once the cluster shows that this stack may take it over; fails before any change otherwise. */
+    claimName(namespace: pulumi.Input<string>, claim: string): pulumi.Output<string>;
+}
+
+function stackOwner(): string {
+    return `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+}
+
+/** The object's name, or an error (before anything changes) when another stack or person created it. */
+function adoptable(cluster: ClusterTarget, object: RetainedObject,
+    annotations: (reader: ClusterReader) => Promise<Record<string, string> | undefined>): pulumi.Output<string> {
+    return pulumi.output(clusterReader(cluster).then(annotations).then((found) => {
+        const problem = adoptionProblem(object, found, stackOwner());
+        if (problem) {
+            throw new Error(problem);
+        }
+        return object.id.split("/").pop() as string;
+    }));
+}
+
 /** One PostgreSQL server on a persistent volume: namespace, settings, Secret, PVC, Deployment, Service, NetworkPolicy. */
 export class PostgresInstance extends pulumi.ComponentResource {
     public readonly namespace: pulumi.Output<string>;
@@ -59,8 +85,12 @@ export class PostgresInstance extends pulumi.ComponentResource {
     public readonly deployment: k8s.apps.v1.Deployment;
     public readonly service: k8s.core.v1.Service;
     public readonly dataClaim: k8s.core.v1.PersistentVolumeClaim;
+    /** Name of the Secret that holds the superuser's password (key `password`). */
+    public readonly credentialsSecretName: pulumi.Output<string>;
     /** The mailer, when alerting is configured; the pod watcher reuses its settings and bundle. */
     public readonly alertMailer?: AlertMailer;
+    /** How claims that destroy keeps are created, so the next up takes them over again (the backup's too). */
+    public readonly retention: Retention;
     private readonly serviceType: ServiceType;
     private readonly cluster: ClusterTarget;
 
@@ -76,25 +106,16 @@ export class PostgresInstance extends pulumi.ComponentResource {
         const allowedNamespaces = args.allowedNamespaces ?? [];
         const retainData = !(args.allowDataDeletion ?? false);
         this.cluster = args.cluster ?? {};
-        const owner = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
         const claimName = `${name}-data`;
-        // Refuses, before anything changes, a namespace or claim that another stack or person created.
-        const mayAdopt = (object: RetainedObject, annotations: () => Promise<Record<string, string> | undefined>) =>
-            pulumi.output(annotations().then((found) => {
-                const problem = adoptionProblem(object, found, owner);
-                if (problem) {
-                    throw new Error(problem);
-                }
-                return object.id.split("/").pop() as string;
-            }));
-        const reader = () => clusterReader(this.cluster);
-        // Destroy keeps these two; the next up finds them in the cluster and must take them over again,
-        // which the Kubernetes provider does only when told to (upsertExistingObjects).
-        const retainedObjects = new k8s.Provider(`${name}-retained`, {
-            ...this.cluster,
-            upsertExistingObjects: true,
-        }, { parent: this });
-        const ownerAnnotation = { [OWNER_ANNOTATION]: owner };
+        // Destroy keeps the namespace and the claims; the next up finds them in the cluster and must
+        // take them over again, which the Kubernetes provider does only when told to (upsertExistingObjects).
+        this.retention = {
+            provider: new k8s.Provider(`${name}-retained`, { ...this.cluster, upsertExistingObjects: true }, { parent: this }),
+            annotations: { [OWNER_ANNOTATION]: stackOwner() },
+            claimName: (namespace, claim) => pulumi.output(namespace).apply((ns) => adoptable(this.cluster,
+                { kind: "PersistentVolumeClaim", id: `${ns}/${claim}`, alternative: "Choose another namespace, delete the claim if its data is not needed" },
+                (reader) => reader.claimAnnotations(ns, claim))),
+        };
 
         const labels = commonLabels(name);
         this.podLabels = podLabels(name);
@@ -104,13 +125,14 @@ export class PostgresInstance extends pulumi.ComponentResource {
         this.namespace = createNamespace
             ? new k8s.core.v1.Namespace(`${name}-namespace`, {
                 metadata: {
-                    name: mayAdopt({ kind: "Namespace", id: args.namespace, alternative: "Deploy into it with createNamespace false, choose another namespace" },
-                        async () => (await reader()).namespaceAnnotations(args.namespace)),
+                    name: adoptable(this.cluster,
+                        { kind: "Namespace", id: args.namespace, alternative: "Deploy into it with createNamespace false, choose another namespace" },
+                        (reader) => reader.namespaceAnnotations(args.namespace)),
                     labels: { ...labels, "pod-security.kubernetes.io/enforce": "restricted" },
-                    annotations: ownerAnnotation,
+                    annotations: this.retention.annotations,
                 },
             // Deleting a namespace deletes its PVCs, so a retained volume keeps its namespace too.
-            }, { parent: this, retainOnDelete: retainData, provider: retainedObjects }).metadata.name
+            }, { parent: this, retainOnDelete: retainData, provider: this.retention.provider }).metadata.name
             : pulumi.output(args.namespace);
         const namespace = this.namespace;
 
@@ -120,6 +142,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
             type: "Opaque",
             stringData: { password: args.dbPassword },
         }, { parent: this });
+        this.credentialsSecretName = credentials.metadata.name;
 
         const settings = new k8s.core.v1.ConfigMap(`${name}-settings`, {
             metadata: { namespace, labels },
@@ -128,23 +151,17 @@ export class PostgresInstance extends pulumi.ComponentResource {
 
         this.dataClaim = new k8s.core.v1.PersistentVolumeClaim(claimName, {
             metadata: {
-                name: namespace.apply((ns) => mayAdopt({ kind: "PersistentVolumeClaim", id: `${ns}/${claimName}`,
-                    alternative: "Choose another namespace, delete the claim if its data is not needed" },
-                async () => (await reader()).claimAnnotations(ns, claimName))),
+                name: this.retention.claimName(namespace, claimName),
                 namespace,
                 labels,
                 annotations: {
-                    ...ownerAnnotation,
+                    ...this.retention.annotations,
                     // With WaitForFirstConsumer classes the claim binds only once the pod exists.
                     "pulumi.com/skipAwait": "true",
                 },
             },
-            spec: {
-                accessModes: ["ReadWriteOnce"],
-                storageClassName: args.storageClass,
-                resources: { requests: { storage: storageSize } },
-            },
-        }, { parent: this, retainOnDelete: retainData, provider: retainedObjects });
+            spec: readWriteOnceClaim(storageSize, args.storageClass),
+        }, { parent: this, retainOnDelete: retainData, provider: this.retention.provider });
 
         this.alertMailer = args.alerting && new AlertMailer(`${name}-alert`, {
             ...args.alerting,

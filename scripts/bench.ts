@@ -4,6 +4,7 @@
  */
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { applySqlFiles } from "../lib/migrationRunner";
 import { readSqlFiles } from "../lib/sqlPlan";
@@ -13,6 +14,8 @@ import { startFakeSendgrid } from "../test/support/fakeSendgrid";
 import { postgresPod, startFakeKubernetes } from "../test/support/fakeKubernetes";
 import { GZIP_LOADER } from "../lib/alertSpec";
 import { runProgram } from "../test/support/program";
+import { BACKUP_CLAIM, backupContainer, inBackupContainer, jobCommand, seedWorkshop } from "../test/support/backupFixture";
+import { startSystemPostgres } from "../test/support/systemPostgres";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -144,17 +147,73 @@ async function podWatcher() {
     report("usual Prometheus rules (for: 15m + scrape, evaluation, group_wait)", `${(best / 60).toFixed(1)}–${(worst / 60).toFixed(1)} min`);
 }
 
+/** The CronJob's command, run as the kubelet would, on the seed database and on a million rows. */
+async function backups() {
+    const { config, secretKeys } = devStack();
+    const [server, run] = await Promise.all([startSystemPostgres(config.dbPassword), runProgram(config, secretKeys)]);
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "backup-bench-"));
+    try {
+        await seedWorkshop(server, run);
+        for (const [label, rows] of [["seed database (1 row)", 0], ["one million rows", 1_000_000]] as const) {
+            if (rows > 0) {
+                await server.query("WORKSHOP", "INSERT INTO workshop.attendees (full_name, email, company) " +
+                    "SELECT 'Attendee ' || i, 'attendee' || i || '@example.com', 'Company ' || i % 1000 FROM generate_series(1, $1::int) i", [rows]);
+                await server.query("WORKSHOP", "VACUUM ANALYZE workshop.attendees");
+            }
+            const claim = path.join(root, `claim-${rows}`);
+            const pod = backupContainer(run, run.one("kubernetes:batch/v1:CronJob"), { [BACKUP_CLAIM]: claim });
+            let start = performance.now();
+            const exit = await inBackupContainer(server, pod, jobCommand(run));
+            const total = performance.now() - start;
+            if (exit.code !== 0) {
+                throw new Error(`backup run failed: ${exit.stderr}`);
+            }
+            const name = JSON.parse(exit.stdout.trim()).name as string;
+            start = performance.now();
+            const check = await inBackupContainer(server, pod, ["sh", "/opt/backup/backup.sh", "verify", `/backups/${name}`]);
+            const verify = performance.now() - start;
+            if (check.code !== 0) {
+                throw new Error(`verify failed: ${check.stderr}`);
+            }
+            const size = (file: string) => fs.statSync(path.join(claim, name, file)).size;
+            const [tableBytes] = await server.query("WORKSHOP", "SELECT pg_total_relation_size('workshop.attendees')::bigint AS n");
+            const kib = (bytes: number) => (bytes / 1024).toFixed(1);
+            report(`${label}: whole run (dump, check, publish)`, `${(total / 1000).toFixed(2)} s`);
+            report(`${label}: the restore check alone (verify)`, `${(verify / 1000).toFixed(2)} s`);
+            report(`${label}: dump / roles / table on the server`, `${kib(size("database.dump"))} / ${kib(size("globals.sql"))} / ${kib(Number(tableBytes.n))} KiB`);
+            pod.cleanup();
+        }
+    } finally {
+        server.stop();
+        fs.rmSync(root, { recursive: true, force: true });
+    }
+}
+
+const SECTIONS: Record<string, [string, () => Promise<void>]> = {
+    program: ["## Pulumi program", async () => {
+        await programUnderMocks();
+        unitSuite();
+    }],
+    sql: ["## SQL files (embedded PostgreSQL on loopback, connection set-up included)", sqlMigrations],
+    mailer: ["## Alert mailer (preStop hook; fake SendGrid API on loopback)", alertMailer],
+    watcher: ["## Pod watcher (fake Kubernetes API and fake SendGrid API on loopback; the pod's log is read first)", podWatcher],
+    backups: ["## Backups (the CronJob's command as the kubelet runs it; Debian's PostgreSQL server and client on loopback)", backups],
+};
+
+/** `npm run bench -- backups sql` runs those sections only; no argument runs them all. */
 async function main() {
+    const chosen = process.argv.slice(2);
+    const unknown = chosen.filter((name) => !(name in SECTIONS));
+    if (unknown.length > 0) {
+        throw new Error(`unknown section ${unknown.join(", ")}; sections: ${Object.keys(SECTIONS).join(", ")}`);
+    }
     console.log(`node ${process.version}, ${new Date().toISOString()}`);
-    console.log("\n## Pulumi program");
-    await programUnderMocks();
-    unitSuite();
-    console.log("\n## SQL files (embedded PostgreSQL on loopback, connection set-up included)");
-    await sqlMigrations();
-    console.log("\n## Alert mailer (preStop hook; fake SendGrid API on loopback)");
-    await alertMailer();
-    console.log("\n## Pod watcher (fake Kubernetes API and fake SendGrid API on loopback; the pod's log is read first)");
-    await podWatcher();
+    for (const [name, [title, measure]] of Object.entries(SECTIONS)) {
+        if (chosen.length === 0 || chosen.includes(name)) {
+            console.log(`\n${title}`);
+            await measure();
+        }
+    }
 }
 
 main().catch((error) => {

@@ -31,16 +31,18 @@ describe("objects that destroy keeps are taken over again only by the stack that
     describe("in the program", () => {
         const { config, secretKeys } = devStack();
 
-        it("marks the namespace and the claim with the stack, and only they may take over existing objects", async () => {
+        it("marks the namespace and the claims (data and backups) with the stack, and only they may take over existing objects", async () => {
             const run = await runProgram(config, secretKeys);
-            for (const type of [PVC, NAMESPACE]) {
-                assert.strictEqual(run.one(type).inputs.metadata.annotations[OWNER_ANNOTATION], OWNER, type);
+            const retained = [...run.ofType(PVC), ...run.ofType(NAMESPACE)];
+            assert.strictEqual(retained.length, 3);
+            for (const object of retained) {
+                assert.strictEqual(object.inputs.metadata.annotations[OWNER_ANNOTATION], OWNER, object.name);
             }
             const upserting = run.ofType("pulumi:providers:kubernetes").filter((p) => p.inputs.upsertExistingObjects === "true" || p.inputs.upsertExistingObjects === true);
             assert.strictEqual(upserting.length, 1);
             const provider = upserting[0].resource as any;
             const users = run.resources.filter((r) => r.opts.provider === provider).map((r) => r.type).sort();
-            assert.deepStrictEqual(users, [NAMESPACE, PVC].sort(), "nothing else is created through the upserting provider");
+            assert.deepStrictEqual(users, [NAMESPACE, PVC, PVC].sort(), "nothing else is created through the upserting provider");
         });
 
         it("stops before creating anything when the claim belongs to another stack", async () => {

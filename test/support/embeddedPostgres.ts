@@ -19,7 +19,7 @@ export interface TestServer {
 export const SUPERUSER = "postgres";
 const PASSWORD = "test-superuser-password";
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
     return new Promise((resolve, reject) => {
         const server = net.createServer();
         server.once("error", reject);
@@ -28,6 +28,17 @@ function freePort(): Promise<number> {
             server.close(() => resolve(port));
         });
     });
+}
+
+/** Runs one query on a connection of its own and returns its rows. */
+export async function queryOnce(connection: Connection, sql: string, values?: unknown[]): Promise<any[]> {
+    const client = new Client(connection);
+    await client.connect();
+    try {
+        return (await client.query(sql, values)).rows;
+    } finally {
+        await client.end();
+    }
 }
 
 /** `password`: the superuser's (default a fixed test value). */
@@ -52,15 +63,7 @@ export async function startPostgres(options: { password?: string } = {}): Promis
     const connection = (database: string): Connection => ({
         host: "127.0.0.1", port, user: SUPERUSER, password, database, sslMode: "disable",
     });
-    const query = async (database: string, sql: string, values?: unknown[]) => {
-        const client = new Client(connection(database));
-        await client.connect();
-        try {
-            return (await client.query(sql, values)).rows;
-        } finally {
-            await client.end();
-        }
-    };
+    const query = (database: string, sql: string, values?: unknown[]) => queryOnce(connection(database), sql, values);
     return {
         port,
         connection,

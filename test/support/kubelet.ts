@@ -1,9 +1,10 @@
 /**
  * Runs a command of a container the program declared, as the kubelet would: environment from
  * values, the Downward API, ConfigMaps and Secrets; ConfigMap volumes written out as files.
- * Container paths are mapped to temporary directories, and PID 1's stdout/stderr to a log file.
+ * Container paths are mapped to temporary directories, and PID 1's stdout/stderr to a log file;
+ * or, with `runInContainer`, mounted at the container's own paths in a read-only root.
  */
-import { spawn } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -19,6 +20,10 @@ export interface Materialised {
     readonly env: Record<string, string>;
     /** Container path → host path. */
     readonly mounts: Record<string, string>;
+    /** Container paths mounted read-only (ConfigMap volumes always are). */
+    readonly readOnlyMounts: readonly string[];
+    /** uid and gid the container runs as, from its security context or the pod's. */
+    readonly user: { readonly uid: number; readonly gid: number };
     /** Where the container's log (PID 1's stdout and stderr) goes. */
     readonly logFile: string;
     /** Rewrites container paths in a command to their host paths. */
@@ -34,8 +39,19 @@ function byName(run: ProgramRun, type: string, name: string): RecordedResource {
     return found;
 }
 
-export function materialise(run: ProgramRun, deployment: RecordedResource, containerName: string, pod: PodFacts): Materialised {
-    const podSpec = deployment.inputs.spec.template.spec;
+/** The pod template of a Deployment or CronJob, or a Pod itself. */
+function podTemplateOf(workload: any): any {
+    return workload.kind === "Pod" ? workload : workload.spec.jobTemplate?.spec.template ?? workload.spec.template;
+}
+
+/**
+ * `claims` maps PersistentVolumeClaim names to host directories, so that pods share a volume; any
+ * other volume gets a fresh directory. Writable volumes belong to the pod's fsGroup, as the kubelet
+ * makes them.
+ */
+export function materialise(run: ProgramRun, deployment: Pick<RecordedResource, "inputs">, containerName: string, pod: PodFacts,
+    claims: Record<string, string> = {}): Materialised {
+    const podSpec = podTemplateOf(deployment.inputs).spec;
     const container = podSpec.containers.find((c: any) => c.name === containerName);
     if (!container) {
         throw new Error(`no container ${containerName}`);
@@ -64,10 +80,17 @@ export function materialise(run: ProgramRun, deployment: RecordedResource, conta
     }
     const root = fs.mkdtempSync(path.join(os.tmpdir(), `pod-${containerName}-`));
     const mounts: Record<string, string> = {};
+    const readOnlyMounts: string[] = [];
     for (const mount of container.volumeMounts ?? []) {
         const volume = podSpec.volumes.find((v: any) => v.name === mount.name);
-        const hostPath = path.join(root, mount.name);
-        fs.mkdirSync(hostPath);
+        const hostPath = claims[volume.persistentVolumeClaim?.claimName] ?? path.join(root, mount.name);
+        fs.mkdirSync(hostPath, { recursive: true });
+        if (mount.readOnly || volume.configMap) {
+            readOnlyMounts.push(mount.mountPath);
+        } else if (podSpec.securityContext?.fsGroup !== undefined) {
+            execFileSync("chown", [`:${podSpec.securityContext.fsGroup}`, hostPath]);
+            fs.chmodSync(hostPath, 0o2775);
+        }
         if (volume.configMap) {
             const configMap = byName(run, "kubernetes:core/v1:ConfigMap", volume.configMap.name).inputs;
             const files: [string, Buffer][] = [
@@ -84,9 +107,12 @@ export function materialise(run: ProgramRun, deployment: RecordedResource, conta
     fs.writeFileSync(logFile, "");
     const rewrite = (part: string) => Object.entries({ ...mounts, "/proc/1/fd/1": logFile, "/proc/1/fd/2": logFile })
         .reduce((text, [from, to]) => text.split(from).join(to), part);
+    const security = { ...podSpec.securityContext, ...container.securityContext };
     return {
         env,
         mounts,
+        readOnlyMounts,
+        user: { uid: security.runAsUser, gid: security.runAsGroup ?? security.runAsUser },
         logFile,
         hostCommand: (command) => command.map(rewrite),
         cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
@@ -113,4 +139,67 @@ export function runCommand(command: readonly string[], env: Record<string, strin
         child.on("error", reject);
         child.on("close", (code) => resolve({ code, stdout, stderr }));
     });
+}
+
+export interface ContainerOptions {
+    /** The image's PATH, as this machine provides the image's programs. */
+    readonly path: string;
+    /** Names cluster DNS would answer, as /etc/hosts lines: name → address. */
+    readonly hosts?: Record<string, string>;
+    /** Environment the test changes on top of the pod's (say, the Service's port on loopback). */
+    readonly env?: Record<string, string>;
+    /** The image's own users: uid → name. */
+    readonly users?: Record<number, string>;
+}
+
+const quote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`;
+
+/**
+ * Runs a command as the container would run: in a mount namespace whose root is read-only and holds
+ * only the system's programs and the pod's volumes at their container paths, with exactly the pod's
+ * environment, as the container's uid and gid, without capabilities or privilege escalation. Needs
+ * root, which only sets this up.
+ */
+export async function runInContainer(pod: Materialised, command: readonly string[], options: ContainerOptions): Promise<Exit> {
+    if (process.getuid?.() !== 0) {
+        throw new Error("running a command as its container would needs root, to set up the mount namespace and switch to the container's uid");
+    }
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "container-"));
+    const passwd = path.join(work, "passwd");
+    const users = Object.entries(options.users ?? {});
+    fs.writeFileSync(passwd, [
+        ...fs.readFileSync("/etc/passwd", "utf8").split("\n")
+            .filter((line) => line !== "" && !users.some(([uid, name]) => line.startsWith(`${name}:`) || line.split(":")[2] === uid)),
+        ...users.map(([uid, name]) => `${name}:x:${uid}:${uid}::/var/lib/${name}:/bin/sh`),
+    ].join("\n") + "\n");
+    const hosts = path.join(work, "hosts");
+    fs.writeFileSync(hosts, ["127.0.0.1 localhost", ...Object.entries(options.hosts ?? {}).map(([name, address]) => `${address} ${name}`)].join("\n") + "\n");
+    const root = path.join(work, "root");
+    fs.mkdirSync(root);
+    const env = { ...pod.env, PATH: options.path, ...options.env };
+    const script = [
+        "set -eu",
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        `root=${quote(root)}`,
+        "mount -t tmpfs -o mode=0755 container-root \"$root\"",
+        "for dir in usr etc lib lib64 bin sbin; do",
+        "  if [ -L \"/$dir\" ]; then ln -s \"$(readlink \"/$dir\")\" \"$root/$dir\";",
+        "  elif [ -d \"/$dir\" ]; then mkdir \"$root/$dir\"; mount --rbind \"/$dir\" \"$root/$dir\"; mount -o remount,bind,ro \"$root/$dir\"; fi",
+        "done",
+        "mkdir \"$root/dev\" && mount --rbind /dev \"$root/dev\"",
+        `mount --bind ${quote(passwd)} "$root/etc/passwd"`,
+        `mount --bind ${quote(hosts)} "$root/etc/hosts"`,
+        ...Object.entries(pod.mounts).flatMap(([containerPath, hostPath]) => [
+            `mkdir -p "$root"${quote(containerPath)} && mount --bind ${quote(hostPath)} "$root"${quote(containerPath)}`,
+            ...(pod.readOnlyMounts.includes(containerPath) ? [`mount -o remount,bind,ro "$root"${quote(containerPath)}`] : []),
+        ]),
+        "mount -o remount,ro \"$root\"",
+        `exec chroot "$root" setpriv --reuid=${pod.user.uid} --regid=${pod.user.gid} --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs ` +
+            `env -i ${Object.entries(env).map(([name, value]) => quote(`${name}=${value}`)).join(" ")} ${command.map(quote).join(" ")}`,
+    ].join("\n");
+    try {
+        return await runCommand(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], {});
+    } finally {
+        fs.rmSync(work, { recursive: true, force: true });
+    }
 }
