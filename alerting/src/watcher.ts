@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     const informer = makeInformer<V1Pod>(kubeConfig, `/api/v1/namespaces/${watch.namespace}/pods`,
         () => api.listNamespacedPod({ namespace: watch.namespace, labelSelector: watch.selector }), watch.selector);
 
-    let state = initialState(Date.now());
+    let state = initialState();
     let wakeUp: NodeJS.Timeout | undefined;
     // Mails go out one after another, in the order decided.
     let sending: Promise<void> = Promise.resolve();
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
             ? await logTail(api, watch.namespace, pod.name, watch.container, watch.logLines, decision.previousLog)
             : undefined;
         const message = buildAlert({
-            kind: decision.kind, reason: decision.reason, source: "pod watcher", at: new Date(),
+            kind: decision.kind, reason: decision.reason, source: "pod watcher", at: new Date(decision.since),
             exitCode: decision.exitCode, restarts: decision.restarts, notes: decision.notes, logTail: lines,
         }, {
             ...baseFacts,
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     let restartDelayMs = 1000;
     const observe = (deleted?: V1Pod) => {
         const pods = informer.list(watch.namespace).map((pod) => podView(pod, watch.container));
-        const result = decide(state, { at: Date.now(), pods, deleted: deleted && podView(deleted, watch.container) }, watch.thresholdMs);
+        const result = decide(state, { at: Date.now(), pods, deleted: deleted && [podView(deleted, watch.container)] }, watch.thresholdMs);
         state = result.state;
         for (const reason of result.counted) {
             log("failure-counted", { reason, incidentSince: state.incident && new Date(state.incident.openedAt).toISOString() });
