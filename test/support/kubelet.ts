@@ -23,6 +23,8 @@ export interface Materialised {
     readonly logFile: string;
     /** Rewrites container paths in a command to their host paths. */
     hostCommand(command: readonly string[]): string[];
+    /** Runs an exec probe (or any command) of the container as the kubelet would; resolves with its exit code. */
+    probe(command: readonly string[]): Promise<number | null>;
     cleanup(): void;
 }
 
@@ -85,10 +87,12 @@ export function materialise(run: ProgramRun, deployment: RecordedResource, conta
     const rewrite = (part: string) => Object.entries({ ...mounts, "/proc/1/fd/1": logFile, "/proc/1/fd/2": logFile })
         .reduce((text, [from, to]) => text.split(from).join(to), part);
     return {
-        env,
+        // Paths in values (HEALTH_DIR) point where the mounts are.
+        env: Object.fromEntries(Object.entries(env).map(([name, value]) => [name, rewrite(value)])),
         mounts,
         logFile,
         hostCommand: (command) => command.map(rewrite),
+        probe: async (command) => (await runCommand(command.map(rewrite), {})).code,
         cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
     };
 }
