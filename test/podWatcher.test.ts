@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import { utc } from "../alerting/src/message";
+import { watcherGraceSeconds } from "../alerting/src/watch/budget";
 import { devStack } from "./support/devStack";
 import { ACCEPTED, FakeSendgrid, ScriptedAnswer, startFakeSendgrid } from "./support/fakeSendgrid";
 import { FakeKubernetes, FakeKubernetesOptions, postgresPod, startFakeKubernetes, TOKEN, untrustedCertificate } from "./support/fakeKubernetes";
@@ -57,6 +58,29 @@ describe("the pod watcher under mocks", () => {
             const [key, value] = pair.split("=");
             assert.strictEqual(podLabels[key], value, pair);
         }
+    });
+
+    it("has readiness and liveness exec probes that read its verdict files in a memory emptyDir, under a read-only root and no port", () => {
+        const spec = run.deployment("pod-watcher").inputs.spec.template.spec;
+        const container = spec.containers[0];
+        const healthDir = container.env.find((e: any) => e.name === "HEALTH_DIR").value;
+        const mount = container.volumeMounts.find((m: any) => m.mountPath === healthDir);
+        assert.deepStrictEqual(spec.volumes.find((v: any) => v.name === mount.name).emptyDir, { medium: "Memory", sizeLimit: "1Mi" });
+        assert.strictEqual(container.securityContext.readOnlyRootFilesystem, true);
+        assert.strictEqual(container.ports, undefined);
+        for (const [probe, file] of [[container.readinessProbe, "ready"], [container.livenessProbe, "live"]]) {
+            assert.deepStrictEqual(probe.exec.command.slice(0, 2), ["/bin/sh", "-c"]);
+            assert.ok(probe.exec.command[2].includes(`${healthDir}/${file}`), probe.exec.command[2]);
+        }
+        // Liveness must outlast a reconnect and the mail: three failures ten seconds apart.
+        assert.ok(container.livenessProbe.periodSeconds * container.livenessProbe.failureThreshold >= 30);
+    });
+
+    it("has a grace period that lets a send started at SIGTERM finish, and tells the process", () => {
+        const spec = run.deployment("pod-watcher").inputs.spec.template.spec;
+        assert.strictEqual(spec.terminationGracePeriodSeconds, watcherGraceSeconds(20));
+        const env = spec.containers[0].env.find((e: any) => e.name === "TERMINATION_GRACE_SECONDS");
+        assert.strictEqual(env.value, String(spec.terminationGracePeriodSeconds));
     });
 
     it("ships its bundle compressed in a ConfigMap under the 1 MiB limit", () => {
