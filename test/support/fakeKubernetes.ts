@@ -52,8 +52,8 @@ export const TOKEN = "fake-service-account-token";
 export interface FakeKubernetesOptions {
     /** The token the kubeconfig gives the client (default the one the server accepts). */
     readonly clientToken?: string;
-    /** Serve HTTPS with this certificate, which the kubeconfig does not trust. */
-    readonly tls?: { readonly key: string; readonly cert: string };
+    /** Serve HTTPS with this certificate, which the kubeconfig does not trust unless `trusted`. */
+    readonly tls?: { readonly key: string; readonly cert: string; readonly trusted?: boolean };
 }
 
 /** A self-signed certificate for 127.0.0.1, for the TLS failure (test fixture, loopback only). */
@@ -150,8 +150,12 @@ export async function startFakeKubernetes(namespace: string, initialPods: any[],
     fs.writeFileSync(kubeconfig, JSON.stringify({
         apiVersion: "v1", kind: "Config", "current-context": "fake",
         // http:// is accepted by client-node only with TLS verification off, which is moot without TLS;
-        // with TLS, verification is on and the system's CAs do not know the server's certificate.
-        clusters: [{ name: "fake", cluster: options.tls ? { server: url } : { server: url, "insecure-skip-tls-verify": true } }],
+        // with TLS, verification is on, against the server's own certificate or the system's CAs.
+        clusters: [{
+            name: "fake",
+            cluster: !options.tls ? { server: url, "insecure-skip-tls-verify": true }
+                : options.tls.trusted ? { server: url, "certificate-authority-data": Buffer.from(options.tls.cert).toString("base64") } : { server: url },
+        }],
         users: [{ name: "watcher", user: { token: options.clientToken ?? TOKEN } }],
         contexts: [{ name: "fake", context: { cluster: "fake", user: "watcher", namespace } }],
     }));
