@@ -111,7 +111,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
     const lists = () => kube!.requests.filter((r) => r.path === podsPath && r.query.get("watch") !== "true").length;
     const watcherContainer = () => run.deployment("pod-watcher").inputs.spec.template.spec.containers[0];
     /** Short timings; the rest of the environment is the Deployment's own. */
-    const FAST = { WATCH_RETRY_SECONDS: "0.05", BLIND_ALERT_SECONDS: "0.4" };
+    const FAST = { WATCH_RETRY_SECONDS: "0.02", BLIND_ALERT_SECONDS: "0.25" };
 
     /** A watcher process in `pod` (a new pod unless given), from its Deployment's command and environment. */
     const startWatcher = (env: Record<string, string> = {}, inPod?: Materialised) => {
@@ -254,7 +254,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
             assert.match(notWorking.exec(request.body.subject)![1], reason);
             assert.ok(request.body.content[0].value.includes("crashes, OOM kills, evictions and lost pods are not mailed"));
             await watcher.printed(/"live":false/);
-            await watcher.printed(/"failuresInARow":5,/);
+            await watcher.printed(/"failuresInARow":6,/);
             assert.strictEqual(mail!.requests.length, 1, watcher.output());
             const probes = watcherContainer();
             assert.notStrictEqual(await pod!.probe(probes.readinessProbe.exec.command), 0, "not ready");

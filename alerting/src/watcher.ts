@@ -260,15 +260,19 @@ async function main(): Promise<void> {
         checkHealth(at);
     };
     const checkHealth = (at: number) => {
+        writeProbes(at);
+        if (stopping) {
+            // A mail decided now could not be sent: leave the outage to the next container.
+            return;
+        }
         const result = healthDecision(health, at, bounds);
         const changed = result.state.outage !== health.outage;
         health = result.state;
-        if (result.decision && !stopping) {
+        if (result.decision) {
             enqueue({ about: "watcher", decision: result.decision });
         } else if (changed) {
             save();
         }
-        writeProbes(at);
     };
 
     const informer = new ListWatch<V1Pod>(`/api/v1/namespaces/${watch.namespace}/pods`, new ReportingWatch(kubeConfig, signal), async () => {

@@ -5,6 +5,10 @@
  * flaps) are counted and summed up in the one recovery mail, sent once a pod has stayed ready for
  * the threshold. A graceful stop is announced by the preStop hook, so the watcher stays silent
  * about it unless no pod is ready again within the threshold; it mails the recovery.
+ *
+ * What happened while the watcher could not see (a watch gap, before a new watcher's first look)
+ * is judged from what the statuses prove, never from a field the last copy lacks. Failures come from
+ * `podFailures`; another kind of watched object (backup Jobs) would add its own source of failures.
  */
 import type { PodView } from "./podView";
 
