@@ -16,7 +16,7 @@ import { readMailerSettings, readPodFacts, SettingsError } from "./settings";
 import { logReadMs, lookbackMs, stopBudgetMs, watcherGraceSeconds } from "./watch/budget";
 import { decide, Decision, initialState, nextCheckAt, WatchState } from "./watch/decide";
 import { afterSignal, classifyProblem, HealthBounds, HealthDecision, healthDecision, HealthSignal, initialHealth, Outage, probes } from "./watch/health";
-import { podView } from "./watch/podView";
+import { PodView, podView } from "./watch/podView";
 
 /** The retry backoff doubles up to this many times its first delay (1 s to 30 s). */
 const MAX_RETRY_FACTOR = 30;
@@ -198,26 +198,29 @@ async function main(): Promise<void> {
     let retryMs = watch.retryMs;
     let retry: NodeJS.Timeout | undefined;
 
-    const send = async (mail: Mail) => {
-        const pod = mail.about === "pod" ? mail.decision.pod : undefined;
-        let lines: string[] | undefined;
-        if (pod && mail.decision.kind === "down") {
-            const readMs = logReadMs({ nodeLost: pod.nodeLost, now: Date.now(), sendDeadlineMs: mailer.deadlineMs, stopBy });
-            lines = readMs > 0
-                ? await logTail(api, watch.namespace, pod.name, watch.container, watch.logLines, (mail.decision as Decision).previousLog, readMs)
-                : undefined;
-            if (readMs === 0) {
-                log("log-skipped", { pod: pod.name, why: pod.nodeLost ? "node lost" : "no time left before the stop" });
-            }
+    /** The PostgreSQL log for a down mail, if there is time and a kubelet to serve it. */
+    const podLog = async (decision: Decision, pod: PodView) => {
+        const readMs = logReadMs({ nodeLost: pod.nodeLost, now: Date.now(), sendDeadlineMs: mailer.deadlineMs, stopBy });
+        if (readMs === 0) {
+            log("log-skipped", { pod: pod.name, why: pod.nodeLost ? "node lost" : "no time left before the stop" });
+            return undefined;
         }
-        const decision = mail.decision;
-        const facts = mail.about === "pod"
-            ? { ...baseFacts, namespace: watch.namespace, pod: pod?.name ?? "none", node: pod?.node ?? "none", podIp: pod?.ip ?? "none" }
-            : { ...baseFacts, namespace: watch.namespace };
-        const message = buildAlert({
-            kind: decision.kind, reason: decision.reason, source: "pod watcher", at: new Date(decision.since), notes: decision.notes, logTail: lines,
-            exitCode: mail.about === "pod" ? mail.decision.exitCode : undefined, restarts: mail.about === "pod" ? mail.decision.restarts : undefined,
-        }, facts, mailer.subjectPrefix);
+        return logTail(api, watch.namespace, pod.name, watch.container, watch.logLines, decision.previousLog, readMs);
+    };
+
+    const send = async (mail: Mail) => {
+        const { decision } = mail;
+        const event = { kind: decision.kind, reason: decision.reason, source: "pod watcher" as const, at: new Date(decision.since), notes: decision.notes };
+        const message = mail.about === "pod"
+            ? buildAlert({
+                ...event, exitCode: mail.decision.exitCode, restarts: mail.decision.restarts,
+                logTail: mail.decision.pod && mail.decision.kind === "down" ? await podLog(mail.decision, mail.decision.pod) : undefined,
+            }, {
+                ...baseFacts, namespace: watch.namespace,
+                pod: mail.decision.pod?.name ?? "none", node: mail.decision.pod?.node ?? "none", podIp: mail.decision.pod?.ip ?? "none",
+            }, mailer.subjectPrefix)
+            // About the watcher itself: its own pod's facts.
+            : buildAlert(event, { ...baseFacts, namespace: watch.namespace }, mailer.subjectPrefix);
         try {
             const outcome = await deliverAlert(message, mailer);
             log("alert", { kind: decision.kind, reason: decision.reason, outcome: outcome.mode });
@@ -325,6 +328,10 @@ async function main(): Promise<void> {
     informer.on("connect", () => log("connecting", { namespace: watch.namespace, selector: watch.selector }));
     // The informer resumes by itself after a dropped watch or a 410 Gone; other errors stop it, so restart it with backoff.
     informer.on("error", (error: unknown) => {
+        if (stopping) {
+            // The abort of our own stop.
+            return;
+        }
         const problem = classifyProblem(error);
         signal({ type: "failed", problem });
         log("watch-error", { ...problem, failuresInARow: health.failuresInARow, retryInMs: retryMs });
