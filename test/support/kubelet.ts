@@ -26,8 +26,12 @@ export interface Materialised {
     readonly user: { readonly uid: number; readonly gid: number };
     /** Where the container's log (PID 1's stdout and stderr) goes. */
     readonly logFile: string;
+    /** The environment with container paths in values rewritten to their host paths. */
+    readonly hostEnv: Record<string, string>;
     /** Rewrites container paths in a command to their host paths. */
     hostCommand(command: readonly string[]): string[];
+    /** Runs an exec probe (or any command) of the container as the kubelet would; resolves with its exit code. */
+    probe(command: readonly string[]): Promise<number | null>;
     cleanup(): void;
 }
 
@@ -110,11 +114,14 @@ export function materialise(run: ProgramRun, deployment: Pick<RecordedResource, 
     const security = { ...podSpec.securityContext, ...container.securityContext };
     return {
         env,
+        // Paths in values (HEALTH_DIR) point where the mounts are, for a process run outside the container's mount namespace.
+        hostEnv: Object.fromEntries(Object.entries(env).map(([name, value]) => [name, rewrite(value)])),
         mounts,
         readOnlyMounts,
         user: { uid: security.runAsUser, gid: security.runAsGroup ?? security.runAsUser },
         logFile,
         hostCommand: (command) => command.map(rewrite),
+        probe: async (command) => (await runCommand(command.map(rewrite), {})).code,
         cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
     };
 }
