@@ -30,8 +30,9 @@ const NAMESPACE = "workshop-e2e";
 const DB = { user: "postgres", password: "Aw3s0m3", name: "WORKSHOP" };
 const SCHEMA = "workshop";
 const APP_USER = "workshop_app";
-/** Kinds that the controllers create in every namespace, not the program. */
-const CLUSTER_MADE = new Set(["ConfigMap/kube-root-ca.crt", "ServiceAccount/default"]);
+/** What the controllers create in every namespace, and the two claims that destroy keeps. */
+const LEFT_BY_DESIGN = new Set(["ConfigMap/kube-root-ca.crt", "ServiceAccount/default",
+    "PersistentVolumeClaim/postgres-data", "PersistentVolumeClaim/postgres-backup-storage"]);
 
 interface Outcome { readonly name: string; readonly ok: boolean; readonly seconds: number; readonly error?: string }
 const outcomes: Outcome[] = [];
@@ -100,6 +101,18 @@ function subsetMismatches(expected: unknown, actual: unknown, at = ""): string[]
     return String(expected) === String(actual) ? [] : [`${at}: declared ${JSON.stringify(expected)}, live ${JSON.stringify(actual)}`];
 }
 
+/** Where a text occurs in a JSON value: resource URNs and property paths, never the text itself. */
+function pathsContaining(value: unknown, text: string, at = ""): string[] {
+    if (typeof value === "string") {
+        return value.includes(text) ? [at] : [];
+    }
+    if (typeof value !== "object" || value === null) {
+        return [];
+    }
+    const urn = (value as { urn?: string }).urn;
+    return Object.entries(value).flatMap(([key, item]) => pathsContaining(item, text, urn ? `${urn}:${key}` : at === "" ? key : `${at}.${key}`));
+}
+
 async function sql<T = any>(connection: object, text: string, values?: unknown[]): Promise<T[]> {
     const client = new Client(connection);
     await client.connect();
@@ -127,6 +140,7 @@ async function main(): Promise<number> {
     const secrets = {
         app: `app-${randomBytes(9).toString("base64url")}`,
         sendgrid: `SG.e2e-${randomBytes(12).toString("base64url")}`,
+        backup: `backup-${randomBytes(9).toString("base64url")}`,
         newDb: `Aw3s0m3-${randomBytes(6).toString("base64url")}`,
     };
     let stack: Stack | undefined;
@@ -141,7 +155,8 @@ async function main(): Promise<number> {
     const live = (outputs: any) => kube().find(objectPath(outputs.apiVersion, outputs.kind, outputs.metadata.name, outputs.metadata.namespace));
     const superuser = (password: string) => ({ host: "127.0.0.1", port: pgPort, user: DB.user, password, database: DB.name });
     let dbPassword = DB.password;
-    const pvcUid = async () => (await kube().get(`/api/v1/namespaces/${NAMESPACE}/persistentvolumeclaims/postgres-data`)).metadata.uid as string;
+    const pvcUid = async () => Promise.all(["postgres-data", "postgres-backup-storage"].map(async (claim) =>
+        (await kube().get(`/api/v1/namespaces/${NAMESPACE}/persistentvolumeclaims/${claim}`)).metadata.uid as string));
     const namespaceUid = async () => (await kube().get(`/api/v1/namespaces/${NAMESPACE}`)).metadata.uid as string;
     const engineLog = (name: string) => {
         const file = path.join(logDir, `pulumi-${name}.log`);
@@ -218,6 +233,7 @@ async function main(): Promise<number> {
                 [`${PROJECT}:dbPassword`]: config(DB.password, true),
                 [`${PROJECT}:appPassword`]: config(secrets.app, true),
                 [`${PROJECT}:sendgridApiKey`]: config(secrets.sendgrid, true),
+                [`${PROJECT}:backupPassword`]: config(secrets.backup, true),
                 [`${PROJECT}:serviceType`]: config("LoadBalancer"),
                 [`${PROJECT}:allowedCidrs`]: config("0.0.0.0/0"),
                 [`${PROJECT}:dbHost`]: config("127.0.0.1"),
@@ -255,8 +271,10 @@ async function main(): Promise<number> {
             const pods = (await kube().get(`/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=app.kubernetes.io/name=postgresql`)).items;
             assert.strictEqual(pods.length, 1, "one PostgreSQL pod");
             assert.ok(pods[0].status.conditions.some((c: any) => c.type === "Ready" && c.status === "True"), "the PostgreSQL pod is Ready");
-            const claim = await kube().get(`/api/v1/namespaces/${NAMESPACE}/persistentvolumeclaims/postgres-data`);
-            assert.strictEqual(claim.status.phase, "Bound");
+            for (const name of ["postgres-data", "postgres-backup-storage"]) {
+                const claim = await kube().get(`/api/v1/namespaces/${NAMESPACE}/persistentvolumeclaims/${name}`);
+                assert.strictEqual(claim.status.phase, "Bound", `${name} is Bound`);
+            }
         });
 
         await step("c. PostgreSQL: role, schema, grants, default privileges, the table and its row, the ledger", async () => {
@@ -322,7 +340,8 @@ async function main(): Promise<number> {
                 { name: "pod-watcher-e2e", node: NODE_NAME, ip: "127.0.0.1" }, path.join(tmp, "watcher"),
                 { KUBECONFIG: watcherKubeconfig, SENDGRID_API_URL: mail.url });
             try {
-                await watcher.waitForOutput((out) => out.includes("\"watcher\":\"connected\""), "the watcher to connect", 30_000);
+                // Ready only once its informer holds the pods: a deletion before that would be missed, as on any restart.
+                await watcher.waitForOutput((out) => /"watcher":"health","[^}]*"ready":true/.test(out), "the watcher to be ready", 30_000);
                 const [pod] = (await kube().get(`/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=app.kubernetes.io/name=postgresql`)).items;
                 const before = mail.requests.length;
                 const deletion = await kube().request("DELETE", `/api/v1/namespaces/${NAMESPACE}/pods/${pod.metadata.name}`,
@@ -385,7 +404,7 @@ async function main(): Promise<number> {
             });
             const up = await (stack as Stack).up(engineLog("e-up"));
             assert.strictEqual(up.summary.result, "succeeded");
-            assert.strictEqual(await pvcUid(), claim, "the PVC keeps its uid");
+            assert.deepStrictEqual(await pvcUid(), claim, "the claims keep their uids");
             assert.strictEqual(await attendeeCount(), rows, "the rows are still there");
             const deployment = await kube().get(`/apis/apps/v1/namespaces/${NAMESPACE}/deployments/postgres`);
             assert.strictEqual(deployment.metadata.uid, deploymentUid, "the Deployment was updated in place");
@@ -413,10 +432,13 @@ async function main(): Promise<number> {
         });
 
         await step("g. pulumi stack export holds no secret in plain text and no default postgresql provider", async () => {
-            const exported = JSON.stringify(await (stack as Stack).exportStack());
+            // As a user exports it: the Automation API's exportStack adds --show-secrets.
+            const exported = await run(path.join(binDir, "pulumi"), ["stack", "export", "--stack", STACK], { cwd: project, env: { ...process.env, ...engineEnv } });
+            const state = JSON.parse(exported);
+            assert.ok(exported.includes("\"ciphertext\""), "the export holds the secrets encrypted");
             for (const [what, value] of Object.entries({ "first superuser password": DB.password, "changed superuser password": secrets.newDb,
-                "app password": secrets.app, "SendGrid key": secrets.sendgrid })) {
-                assert.ok(!exported.includes(value), `the ${what} is not in the state in plain text`);
+                "app password": secrets.app, "SendGrid key": secrets.sendgrid, "backup role password": secrets.backup })) {
+                assert.ok(!exported.includes(value), `the ${what} is in the state in plain text at ${pathsContaining(state, value).join(", ")}`);
             }
             const providers = (await stackResources()).filter((r) => r.type === "pulumi:providers:postgresql");
             assert.ok(providers.length >= 1 && providers.every((p) => !p.urn.includes("::default")), "only the program's explicit postgresql provider");
@@ -428,16 +450,18 @@ async function main(): Promise<number> {
             const rows = await attendeeCount();
             await (stack as Stack).destroy(engineLog("h-destroy"));
             assert.strictEqual(await namespaceUid(), namespace, "the namespace is kept");
-            assert.strictEqual(await pvcUid(), claim, "the PVC is kept");
+            assert.deepStrictEqual(await pvcUid(), claim, "the data and backup claims are kept");
             const left: string[] = [];
             for (const [apiVersion, kind] of [["v1", "Secret"], ["v1", "ConfigMap"], ["v1", "Service"], ["v1", "ServiceAccount"], ["apps/v1", "Deployment"],
-                ["networking.k8s.io/v1", "NetworkPolicy"], ["rbac.authorization.k8s.io/v1", "Role"], ["rbac.authorization.k8s.io/v1", "RoleBinding"]]) {
+                ["networking.k8s.io/v1", "NetworkPolicy"], ["rbac.authorization.k8s.io/v1", "Role"], ["rbac.authorization.k8s.io/v1", "RoleBinding"],
+                ["batch/v1", "CronJob"], ["batch/v1", "Job"], ["v1", "PersistentVolumeClaim"]]) {
                 const list = await kube().get(objectPath(apiVersion, kind, "", NAMESPACE).replace(/\/$/, ""));
-                left.push(...list.items.map((item: any) => `${kind}/${item.metadata.name}`).filter((name: string) => !CLUSTER_MADE.has(name)));
+                left.push(...list.items.map((item: any) => `${kind}/${item.metadata.name}`).filter((name: string) => !LEFT_BY_DESIGN.has(name)));
             }
             assert.deepStrictEqual(left, [], "nothing else of the stack is left in the namespace");
             assert.strictEqual(await attendeeCount(), rows, "the tables and their rows are kept");
-            assert.deepStrictEqual(await sql(superuser(dbPassword), "SELECT 1 FROM pg_roles WHERE rolname = $1", [APP_USER]), [], "the application role is dropped");
+            assert.deepStrictEqual(await sql(superuser(dbPassword), "SELECT rolname FROM pg_roles WHERE rolname IN ($1, 'workshop_backup')", [APP_USER]), [],
+                "the application and backup roles are dropped");
 
             // A claim this stack did not create is never taken over.
             const claimPath = `/api/v1/namespaces/${NAMESPACE}/persistentvolumeclaims/postgres-data`;
@@ -453,7 +477,7 @@ async function main(): Promise<number> {
 
             const up = await (stack as Stack).up(engineLog("h-up-again"));
             assert.strictEqual(up.summary.result, "succeeded");
-            assert.strictEqual(await pvcUid(), claim, "the next up reuses the same claim");
+            assert.deepStrictEqual(await pvcUid(), claim, "the next up reuses the same claims");
             assert.strictEqual(await namespaceUid(), namespace, "and the same namespace");
             assert.strictEqual(await attendeeCount(), rows, "with its rows");
 

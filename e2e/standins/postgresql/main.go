@@ -229,12 +229,22 @@ func (p *postgres) apply(t string, in resource.PropertyMap) error {
 	privileges := strings.Join(list(in, "privileges"), ", ")
 	switch t {
 	case roleType:
-		login := "NOLOGIN"
+		options := "NOLOGIN"
 		if text(in, "login") == "true" {
-			login = "LOGIN"
+			options = "LOGIN"
 		}
+		if text(in, "bypassRowLevelSecurity") == "true" {
+			options += " BYPASSRLS"
+		} else {
+			options += " NOBYPASSRLS"
+		}
+		limit := text(in, "connectionLimit")
+		if limit == "" {
+			limit = "-1"
+		}
+		options += fmt.Sprintf(" CONNECTION LIMIT %s PASSWORD %s", limit, literal(text(in, "password")))
 		name := ident(text(in, "name"))
-		statement := fmt.Sprintf("ALTER ROLE %s WITH %s PASSWORD %s", name, login, literal(text(in, "password")))
+		statement := fmt.Sprintf("ALTER ROLE %s WITH %s", name, options)
 		var exists bool
 		db, err := p.open("")
 		if err != nil {
@@ -245,10 +255,16 @@ func (p *postgres) apply(t string, in resource.PropertyMap) error {
 			return err
 		}
 		if !exists {
-			statement = fmt.Sprintf("CREATE ROLE %s WITH %s PASSWORD %s", name, login, literal(text(in, "password")))
+			statement = fmt.Sprintf("CREATE ROLE %s WITH %s", name, options)
 		}
 		if _, err := db.Exec(statement); err != nil {
 			return fmt.Errorf("role %s: %w", text(in, "name"), err)
+		}
+		// Memberships ("roles"), granted as the Terraform provider does.
+		for _, member := range list(in, "roles") {
+			if _, err := db.Exec(fmt.Sprintf("GRANT %s TO %s", ident(strings.ToLower(member)), name)); err != nil {
+				return fmt.Errorf("role %s: %w", text(in, "name"), err)
+			}
 		}
 		return nil
 	case schemaType:
