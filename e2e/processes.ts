@@ -6,6 +6,7 @@ import { ChildProcess, execFile, spawn } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
+import { freePort as loopbackPort } from "../test/support/embeddedPostgres";
 
 export interface Service {
     readonly name: string;
@@ -20,16 +21,10 @@ const STOP_GRACE_MS = 10_000;
 /** Ports handed out on 127.0.0.1 during this run, so the run can check that none is left listening. */
 export const allocatedPorts: number[] = [];
 
-export function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as net.AddressInfo;
-            allocatedPorts.push(port);
-            server.close(() => resolve(port));
-        });
-    });
+export async function freePort(): Promise<number> {
+    const port = await loopbackPort();
+    allocatedPorts.push(port);
+    return port;
 }
 
 /** True when something accepts connections on 127.0.0.1:port. */

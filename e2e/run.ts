@@ -15,10 +15,9 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Client } from "pg";
 import { PROJECT } from "../lib/settings";
 import { startFakeSendgrid } from "../test/support/fakeSendgrid";
-import { startPostgres, TestServer } from "../test/support/embeddedPostgres";
+import { queryOnce as sql, startPostgres, TestServer } from "../test/support/embeddedPostgres";
 import { kwokStageFiles, NODE_NAME, startControlPlane } from "./controlPlane";
 import { ApiError, KubeApi, objectPath, readKubeconfig, writeKubeconfig } from "./kubeApi";
 import { runContainer } from "./kubeletLocal";
@@ -113,15 +112,6 @@ function pathsContaining(value: unknown, text: string, at = ""): string[] {
     return Object.entries(value).flatMap(([key, item]) => pathsContaining(item, text, urn ? `${urn}:${key}` : at === "" ? key : `${at}.${key}`));
 }
 
-async function sql<T = any>(connection: object, text: string, values?: unknown[]): Promise<T[]> {
-    const client = new Client(connection);
-    await client.connect();
-    try {
-        return (await client.query(text, values)).rows;
-    } finally {
-        await client.end();
-    }
-}
 
 async function main(): Promise<number> {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "workshop-e2e-"));
@@ -153,7 +143,7 @@ async function main(): Promise<number> {
     const stackResources = async (): Promise<any[]> => ((await (stack as Stack).exportStack()).deployment.resources ?? []);
     const k8sObjects = async () => (await stackResources()).filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:providers"));
     const live = (outputs: any) => kube().find(objectPath(outputs.apiVersion, outputs.kind, outputs.metadata.name, outputs.metadata.namespace));
-    const superuser = (password: string) => ({ host: "127.0.0.1", port: pgPort, user: DB.user, password, database: DB.name });
+    const superuser = (password: string) => ({ host: "127.0.0.1", port: pgPort, user: DB.user, password, database: DB.name, sslMode: "disable" as const });
     let dbPassword = DB.password;
     const pvcUid = async () => Promise.all(["postgres-data", "postgres-backup-storage"].map(async (claim) =>
         (await kube().get(`/api/v1/namespaces/${NAMESPACE}/persistentvolumeclaims/${claim}`)).metadata.uid as string));
