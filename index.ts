@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
+import { Backup } from "./components/backup";
 import { PodWatcher } from "./components/podWatcher";
 import { PostgresInstance } from "./components/postgresInstance";
 import { WorkshopSchema } from "./components/workshopSchema";
@@ -13,6 +14,8 @@ const settings = parseSettings({
 });
 const sqlFiles = readSqlFiles(path.join(__dirname, "sql"));
 const dbPassword = config.requireSecret("dbPassword");
+// The explicit Kubernetes provider and the program's own cluster reads use the cluster the default provider uses.
+const kubernetesConfig = new pulumi.Config("kubernetes");
 
 const postgres = new PostgresInstance("postgres", {
     namespace: settings.namespace,
@@ -29,6 +32,11 @@ const postgres = new PostgresInstance("postgres", {
     allowedCidrs: settings.allowedCidrs,
     allowedNamespaces: settings.allowedNamespaces,
     allowDataDeletion: settings.allowDataDeletion,
+    cluster: {
+        kubeconfig: kubernetesConfig.get("kubeconfig"),
+        context: kubernetesConfig.get("context"),
+        cluster: kubernetesConfig.get("cluster"),
+    },
     alerting: {
         to: settings.alert.to,
         from: settings.alert.from,
@@ -64,6 +72,25 @@ const schema = new WorkshopSchema("workshop", {
     readyAfter: [postgres.deployment, postgres.service],
 });
 
+const backup = settings.backup.enabled ? new Backup("postgres-backup", {
+    namespace: postgres.namespace,
+    host: postgres.host,
+    database: settings.dbName,
+    image: settings.image,
+    provider: schema.provider,
+    user: settings.backup.user,
+    password: config.requireSecret("backupPassword"),
+    schedule: settings.backup.schedule,
+    keep: settings.backup.keep,
+    storageSize: settings.backup.storageSize,
+    storageClass: settings.backup.storageClass,
+    scratchSize: settings.storageSize,
+    allowDataDeletion: settings.allowDataDeletion,
+    superuser: settings.dbUser,
+    superuserSecret: postgres.credentialsSecretName,
+    retention: postgres.retention,
+}) : undefined;
+
 export const namespace = postgres.namespace;
 export const serviceName = postgres.serviceName;
 export const host = postgres.host;
@@ -76,3 +103,6 @@ export const externalPort = endpoint.port;
 export const schemaName = schema.schemaName;
 export const appUser = schema.appUser;
 export const sqlFilesApplied = schema.recordedFiles;
+export const backupCronJob = backup?.cronJobName;
+export const backupClaim = backup?.claimName;
+export const backupRestore = backup?.restoreTarget;

@@ -74,6 +74,7 @@ export class PodWatcher extends pulumi.ComponentResource {
                         selector: labelSelector(args.podLabels),
                         notReadySeconds: args.notReadySeconds ?? DEFAULTS.watcherNotReadySeconds,
                         postgresContainer: args.postgresContainer ?? CONTAINER_NAME,
+                        deadlineSeconds: args.mailer.deadlineSeconds,
                     }),
                 },
             },

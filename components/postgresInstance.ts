@@ -1,8 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { adoptionProblem, OWNER_ANNOTATION, RetainedObject } from "../lib/adoption";
+import { ClusterReader, clusterReader, ClusterTarget, loadBalancerHost } from "../lib/clusterReader";
 import { databaseEndpoint, Endpoint, EndpointOverride } from "../lib/endpoint";
 import {
-    commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
+    commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, readWriteOnceClaim, settingsData,
 } from "../lib/postgresSpec";
 import { ComputeResources, DEFAULTS, ServiceType } from "../lib/settings";
 import { AlertMailer, AlertMailerArgs } from "./alertMailer";
@@ -35,8 +37,36 @@ export interface PostgresInstanceArgs {
     readonly allowedNamespaces?: readonly string[];
     /** Let `pulumi destroy` delete the namespace and the PVC (default false: they are retained). */
     readonly allowDataDeletion?: boolean;
+    /** The cluster, as the stack's `kubernetes:*` config names it (default: the current kube context). */
+    readonly cluster?: ClusterTarget;
     /** Mail an alert when the pod stops (default: no alert sidecar). */
     readonly alerting?: Omit<AlertMailerArgs, "namespace" | "service" | "database" | "labels">;
+}
+
+/** Objects that `pulumi destroy` keeps and the next `pulumi up` must take over again. */
+export interface Retention {
+    /** A Kubernetes provider that updates an existing object on create (upsertExistingObjects). */
+    readonly provider: k8s.Provider;
+    /** Marks an object as this stack's, so that only this stack takes it over. */
+    readonly annotations: Record<string, string>;
+    /** The claim's name once the cluster shows that this stack may take it over; fails before any change otherwise. */
+    claimName(namespace: pulumi.Input<string>, claim: string): pulumi.Output<string>;
+}
+
+function stackOwner(): string {
+    return `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+}
+
+/** The object's name, or an error (before anything changes) when another stack or person created it. */
+function adoptable(cluster: ClusterTarget, object: RetainedObject,
+    annotations: (reader: ClusterReader) => Promise<Record<string, string> | undefined>): pulumi.Output<string> {
+    return pulumi.output(clusterReader(cluster).then(annotations).then((found) => {
+        const problem = adoptionProblem(object, found, stackOwner());
+        if (problem) {
+            throw new Error(problem);
+        }
+        return object.id.split("/").pop() as string;
+    }));
 }
 
 /** One PostgreSQL server on a persistent volume: namespace, settings, Secret, PVC, Deployment, Service, NetworkPolicy. */
@@ -55,9 +85,14 @@ export class PostgresInstance extends pulumi.ComponentResource {
     public readonly deployment: k8s.apps.v1.Deployment;
     public readonly service: k8s.core.v1.Service;
     public readonly dataClaim: k8s.core.v1.PersistentVolumeClaim;
+    /** Name of the Secret that holds the superuser's password (key `password`). */
+    public readonly credentialsSecretName: pulumi.Output<string>;
     /** The mailer, when alerting is configured; the pod watcher reuses its settings and bundle. */
     public readonly alertMailer?: AlertMailer;
+    /** How claims that destroy keeps are created, so the next up takes them over again (the backup's too). */
+    public readonly retention: Retention;
     private readonly serviceType: ServiceType;
+    private readonly cluster: ClusterTarget;
 
     constructor(name: string, args: PostgresInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("workshop:database:PostgresInstance", name, {}, opts);
@@ -70,6 +105,17 @@ export class PostgresInstance extends pulumi.ComponentResource {
         const allowedCidrs = args.allowedCidrs ?? [];
         const allowedNamespaces = args.allowedNamespaces ?? [];
         const retainData = !(args.allowDataDeletion ?? false);
+        this.cluster = args.cluster ?? {};
+        const claimName = `${name}-data`;
+        // Destroy keeps the namespace and the claims; the next up finds them in the cluster and must
+        // take them over again, which the Kubernetes provider does only when told to (upsertExistingObjects).
+        this.retention = {
+            provider: new k8s.Provider(`${name}-retained`, { ...this.cluster, upsertExistingObjects: true }, { parent: this }),
+            annotations: { [OWNER_ANNOTATION]: stackOwner() },
+            claimName: (namespace, claim) => pulumi.output(namespace).apply((ns) => adoptable(this.cluster,
+                { kind: "PersistentVolumeClaim", id: `${ns}/${claim}`, alternative: "Choose another namespace, delete the claim if its data is not needed" },
+                (reader) => reader.claimAnnotations(ns, claim))),
+        };
 
         const labels = commonLabels(name);
         this.podLabels = podLabels(name);
@@ -79,11 +125,14 @@ export class PostgresInstance extends pulumi.ComponentResource {
         this.namespace = createNamespace
             ? new k8s.core.v1.Namespace(`${name}-namespace`, {
                 metadata: {
-                    name: args.namespace,
+                    name: adoptable(this.cluster,
+                        { kind: "Namespace", id: args.namespace, alternative: "Deploy into it with createNamespace false, choose another namespace" },
+                        (reader) => reader.namespaceAnnotations(args.namespace)),
                     labels: { ...labels, "pod-security.kubernetes.io/enforce": "restricted" },
+                    annotations: this.retention.annotations,
                 },
             // Deleting a namespace deletes its PVCs, so a retained volume keeps its namespace too.
-            }, { parent: this, retainOnDelete: retainData }).metadata.name
+            }, { parent: this, retainOnDelete: retainData, provider: this.retention.provider }).metadata.name
             : pulumi.output(args.namespace);
         const namespace = this.namespace;
 
@@ -93,26 +142,26 @@ export class PostgresInstance extends pulumi.ComponentResource {
             type: "Opaque",
             stringData: { password: args.dbPassword },
         }, { parent: this });
+        this.credentialsSecretName = credentials.metadata.name;
 
         const settings = new k8s.core.v1.ConfigMap(`${name}-settings`, {
             metadata: { namespace, labels },
             data: settingsData(dbUser, args.dbName),
         }, { parent: this });
 
-        this.dataClaim = new k8s.core.v1.PersistentVolumeClaim(`${name}-data`, {
+        this.dataClaim = new k8s.core.v1.PersistentVolumeClaim(claimName, {
             metadata: {
-                name: `${name}-data`,
+                name: this.retention.claimName(namespace, claimName),
                 namespace,
                 labels,
-                // With WaitForFirstConsumer classes the claim binds only once the pod exists.
-                annotations: { "pulumi.com/skipAwait": "true" },
+                annotations: {
+                    ...this.retention.annotations,
+                    // With WaitForFirstConsumer classes the claim binds only once the pod exists.
+                    "pulumi.com/skipAwait": "true",
+                },
             },
-            spec: {
-                accessModes: ["ReadWriteOnce"],
-                storageClassName: args.storageClass,
-                resources: { requests: { storage: storageSize } },
-            },
-        }, { parent: this, retainOnDelete: retainData });
+            spec: readWriteOnceClaim(storageSize, args.storageClass),
+        }, { parent: this, retainOnDelete: retainData, provider: this.retention.provider });
 
         this.alertMailer = args.alerting && new AlertMailer(`${name}-alert`, {
             ...args.alerting,
@@ -146,7 +195,13 @@ export class PostgresInstance extends pulumi.ComponentResource {
         }, { parent: this });
 
         this.service = new k8s.core.v1.Service(name, {
-            metadata: { name, namespace, labels },
+            metadata: {
+                name,
+                namespace,
+                labels,
+                // The provider would wait 10 minutes for an address that may never come; endpointFor waits, bounded.
+                annotations: serviceType === "LoadBalancer" ? { "pulumi.com/skipAwait": "true" } : undefined,
+            },
             spec: {
                 type: serviceType,
                 selector: this.podLabels,
@@ -194,13 +249,22 @@ export class PostgresInstance extends pulumi.ComponentResource {
         });
     }
 
-    /** Where a machine outside the cluster reaches PostgreSQL: `override` when set, else what the Service exposes. */
+    /**
+     * Where a machine outside the cluster reaches PostgreSQL: `override` when set, else what the
+     * Service exposes (a LoadBalancer's address is read from the cluster, waiting while a controller works on it).
+     */
     public endpointFor(override: EndpointOverride): pulumi.Output<Endpoint> {
-        return pulumi.all([this.service.spec, this.service.status]).apply(([spec, status]) => databaseEndpoint(override, {
-            type: this.serviceType,
-            port: this.port,
-            nodePort: spec.ports[0]?.nodePort,
-            ingress: status?.loadBalancer?.ingress,
-        }));
+        return pulumi.all([this.service.metadata, this.service.spec]).apply(async ([metadata, spec]) => {
+            const lookUp = override.host === undefined && this.serviceType === "LoadBalancer";
+            const host = lookUp
+                ? await loadBalancerHost(await clusterReader(this.cluster), { namespace: metadata.namespace, name: metadata.name })
+                : undefined;
+            return databaseEndpoint(override, {
+                type: this.serviceType,
+                port: this.port,
+                nodePort: spec.ports[0]?.nodePort,
+                ingress: host === undefined ? undefined : [{ ip: host }],
+            });
+        });
     }
 }

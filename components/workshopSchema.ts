@@ -40,6 +40,8 @@ export class WorkshopSchema extends pulumi.ComponentResource {
     public readonly appUser: string;
     /** Files the database's ledger records after this update. */
     public readonly recordedFiles: pulumi.Output<string[]>;
+    /** Connected as the superuser once the server is ready; other components create roles through it. */
+    public readonly provider: postgresql.Provider;
 
     constructor(name: string, args: WorkshopSchemaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("workshop:database:WorkshopSchema", name, {}, opts);
@@ -62,6 +64,7 @@ export class WorkshopSchema extends pulumi.ComponentResource {
             superuser: true,
             connectTimeout: 30,
         }, { parent: this, dependsOn: args.readyAfter });
+        this.provider = provider;
         const inDatabase = { parent: this, provider };
 
         const role = new postgresql.Role(`${name}-app-role`, {

@@ -2,6 +2,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import { HARD_STOP_SLACK_MS } from "../alerting/src/main";
+import { watcherGraceSeconds } from "../alerting/src/watch/budget";
 import { LifecycleBudget, PodExtension, restrictedContainerSecurity, restrictedPodSecurity } from "./postgresSpec";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
@@ -122,6 +123,20 @@ export interface WatcherPodArgs {
     readonly notReadySeconds: number;
     /** Name of the PostgreSQL container, whose state and log the alerts report. */
     readonly postgresContainer: string;
+    /** Upper bound of one alert send: the stop's grace period lets one started at SIGTERM finish. */
+    readonly deadlineSeconds: number;
+}
+
+/** Where the watcher writes its probe files and its state: an emptyDir, which outlives a container restart. */
+export const WATCHER_HEALTH_DIR = "/run/watcher";
+
+/**
+ * An exec probe that passes while the watcher's verdict file holds a time still to come. The
+ * watcher rewrites it every few seconds, so a stuck process fails it too. busybox sh and date only:
+ * no listening port, and no second Node process in the container's memory.
+ */
+export function watcherProbe(verdict: "ready" | "live"): k8s.types.input.core.v1.ExecAction {
+    return { command: ["/bin/sh", "-c", `read -r until < ${WATCHER_HEALTH_DIR}/${verdict} && [ "$(date +%s)" -le "$until" ]`] };
 }
 
 export function labelSelector(labels: Record<string, string>): string {
@@ -130,11 +145,12 @@ export function labelSelector(labels: Record<string, string>): string {
 
 /** The watcher's pod: the only one of the stack that mounts an API token, for its own least-privilege account. */
 export function watcherPodSpec(args: WatcherPodArgs): PodSpec {
+    const graceSeconds = watcherGraceSeconds(args.deadlineSeconds);
     return {
         serviceAccountName: args.serviceAccount,
         automountServiceAccountToken: true,
         enableServiceLinks: false,
-        terminationGracePeriodSeconds: 10,
+        terminationGracePeriodSeconds: graceSeconds,
         securityContext: restrictedPodSecurity(NODE_UID),
         containers: [{
             name: "watcher",
@@ -147,12 +163,24 @@ export function watcherPodSpec(args: WatcherPodArgs): PodSpec {
                 { name: "WATCH_SELECTOR", value: args.selector },
                 { name: "NOT_READY_SECONDS", value: String(args.notReadySeconds) },
                 { name: "POSTGRES_CONTAINER", value: args.postgresContainer },
-                ...apiKeyEnv(args.apiKeySecret),
+                { name: "HEALTH_DIR", value: WATCHER_HEALTH_DIR },
+                { name: "TERMINATION_GRACE_SECONDS", value: String(graceSeconds) },
+                // Its own pod's facts name it in the mail that pod alerts are not working.
+                ...mailerEnv(args.apiKeySecret),
             ],
-            resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { cpu: "250m", memory: "192Mi" } },
+            // Ready: a watch is open (or reopening after a clean close). Live: not blind for the bound; a
+            // restart gives a fresh CA bundle, token and connections, and the emptyDir keeps its state.
+            readinessProbe: { exec: watcherProbe("ready"), periodSeconds: 5, failureThreshold: 1, timeoutSeconds: 2 },
+            livenessProbe: { exec: watcherProbe("live"), periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
+            // From `npm run bench`: peak RSS about 126 MiB under load (README). The request covers the peak, so
+            // under node memory pressure the watcher is not among the pods evicted first; the limit leaves half again.
+            resources: { requests: { cpu: "20m", memory: "144Mi" }, limits: { cpu: "250m", memory: "192Mi" } },
             securityContext: restrictedContainerSecurity(NODE_UID),
-            volumeMounts: [{ name: "alerting-bundle", mountPath: BUNDLE_MOUNT, readOnly: true }],
+            volumeMounts: [
+                { name: "alerting-bundle", mountPath: BUNDLE_MOUNT, readOnly: true },
+                { name: "watcher-state", mountPath: WATCHER_HEALTH_DIR },
+            ],
         }],
-        volumes: [bundleVolume(args.bundleConfigMap)],
+        volumes: [bundleVolume(args.bundleConfigMap), { name: "watcher-state", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } }],
     };
 }

@@ -9,6 +9,7 @@ import type { ComputeResources } from "./settings";
 type Container = k8s.types.input.core.v1.Container;
 type Volume = k8s.types.input.core.v1.Volume;
 type PodSpec = k8s.types.input.core.v1.PodSpec;
+type ClaimSpec = k8s.types.input.core.v1.PersistentVolumeClaimSpec;
 
 /** uid and gid of the `postgres` user in the official Debian-based image. */
 export const POSTGRES_UID = 999;
@@ -64,6 +65,15 @@ export function podLabels(instance: string): Record<string, string> {
 
 export function commonLabels(instance: string): Record<string, string> {
     return { ...podLabels(instance), "app.kubernetes.io/part-of": "workshop-postgres", "app.kubernetes.io/managed-by": "pulumi" };
+}
+
+/** A volume for one pod at a time; no StorageClass means the cluster's default. */
+export function readWriteOnceClaim(storageSize: string, storageClass?: string): ClaimSpec {
+    return {
+        accessModes: ["ReadWriteOnce"],
+        storageClassName: storageClass,
+        resources: { requests: { storage: storageSize } },
+    };
 }
 
 /** Non-secret settings for the container environment; the password lives only in the Secret. */

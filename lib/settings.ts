@@ -5,6 +5,7 @@
  * checked for presence only and never appear in a message.
  */
 import { EMAIL } from "../alerting/src/settings";
+import { scheduleIntervalSeconds, ScheduleError } from "./schedule";
 
 export const PROJECT = "workshop-postgres";
 
@@ -42,6 +43,7 @@ export interface Settings {
     readonly schema: SchemaSettings;
     readonly alert: AlertSettings;
     readonly watcher: WatcherSettings;
+    readonly backup: BackupSettings;
 }
 
 export interface SchemaSettings {
@@ -70,6 +72,19 @@ export interface WatcherSettings {
     readonly notReadySeconds: number;
 }
 
+export interface BackupSettings {
+    readonly enabled: boolean;
+    /** Cron schedule of the CronJob, in UTC; one that runs (Backup derives the watcher's interval from it). */
+    readonly schedule: string;
+    /** How many verified backups to keep. */
+    readonly keep: number;
+    readonly storageSize: string;
+    /** Undefined: the cluster's default StorageClass. */
+    readonly storageClass?: string;
+    /** Login role the dumps run as: reads all data, writes nothing. */
+    readonly user: string;
+}
+
 /** What the parser reads: plain values of keys, and whether a secret key is set. */
 export interface ConfigSource {
     get(key: string): string | undefined;
@@ -93,6 +108,10 @@ export const DEFAULTS = {
     alertDeadlineSeconds: 20,
     alertImage: "node:24.11.1-alpine3.22",
     watcherNotReadySeconds: 60,
+    backupSchedule: "15 2 * * *",
+    backupKeep: 7,
+    backupStorageSize: "2Gi",
+    backupUser: "workshop_backup",
 } as const;
 
 export class ConfigError extends Error {
@@ -247,6 +266,20 @@ export function parseSettings(source: ConfigSource): Settings {
             problems.push(`${PROJECT}:${key}: missing; expected ${expected}, set with \`pulumi config set --secret ${key} <value>\``);
         }
     };
+    const storageQuantity = (key: string, fallback: string): string => {
+        const size = text(key, fallback, BYTES, "a Kubernetes storage quantity such as 1Gi or 500Mi");
+        if (BYTES.test(size) && parseFloat(size) <= 0) {
+            bad(key, "a quantity greater than zero", size);
+        }
+        return size;
+    };
+    const storageClassName = (key: string): string | undefined => {
+        const name = source.get(key);
+        if (name !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+            bad(key, "a StorageClass name (lower-case DNS subdomain)", name);
+        }
+        return name;
+    };
 
     const namespace = text("namespace", DEFAULTS.namespace, DNS_LABEL,
         "a Kubernetes namespace name: lower-case letters, digits and '-', starting and ending with a letter or digit");
@@ -279,15 +312,8 @@ export function parseSettings(source: ConfigSource): Settings {
         bad("image", `PostgreSQL ${MIN_POSTGRES_MAJOR} or later (the postStart hook reads the password with psql's \\getenv)`, image);
     }
 
-    const storageSize = text("storageSize", DEFAULTS.storageSize, BYTES,
-        "a Kubernetes storage quantity such as 1Gi or 500Mi");
-    if (BYTES.test(storageSize) && parseFloat(storageSize) <= 0) {
-        bad("storageSize", "a quantity greater than zero", storageSize);
-    }
-    const storageClass = source.get("storageClass");
-    if (storageClass !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(storageClass)) {
-        bad("storageClass", "a StorageClass name (lower-case DNS subdomain)", storageClass);
-    }
+    const storageSize = storageQuantity("storageSize", DEFAULTS.storageSize);
+    const storageClass = storageClassName("storageClass");
 
     const serviceType = oneOf("serviceType", SERVICE_TYPES, DEFAULTS.serviceType);
     const nodePort = integer("nodePort", 30000, 32767, "a NodePort");
@@ -364,6 +390,25 @@ export function parseSettings(source: ConfigSource): Settings {
         bad("alertImage", alertImageIssue.replace("postgres:18.1", DEFAULTS.alertImage), alertImage);
     }
 
+    const backupEnabled = flag("backupEnabled", true);
+    const backupSchedule = text("backupSchedule", DEFAULTS.backupSchedule);
+    try {
+        scheduleIntervalSeconds(backupSchedule);
+    } catch (error) {
+        if (!(error instanceof ScheduleError)) {
+            throw error;
+        }
+        bad("backupSchedule", `a cron schedule in UTC, five fields (minute hour day-of-month month day-of-week) such as "15 2 * * *" or a macro such as @daily; ${error.message}`, backupSchedule);
+    }
+    const backupUser = text("backupUser", DEFAULTS.backupUser, PG_IDENTIFIER,
+        "a PostgreSQL role name: a letter or '_' then letters, digits or '_', at most 63 characters");
+    if (backupUser === dbUser || backupUser === appUser) {
+        bad("backupUser", "a role of its own, other than dbUser and appUser (it may read everything and write nothing)", backupUser);
+    }
+    if (backupEnabled) {
+        secretRequired("backupPassword", "the password of the backup role");
+    }
+
     const settings: Settings = {
         namespace,
         createNamespace: flag("createNamespace", true),
@@ -396,6 +441,14 @@ export function parseSettings(source: ConfigSource): Settings {
         watcher: {
             enabled: flag("watcherEnabled", true),
             notReadySeconds: integer("watcherNotReadySeconds", 10, 3600, "seconds") ?? DEFAULTS.watcherNotReadySeconds,
+        },
+        backup: {
+            enabled: backupEnabled,
+            schedule: backupSchedule,
+            keep: integer("backupKeep", 1, 100, "backups to keep") ?? DEFAULTS.backupKeep,
+            storageSize: storageQuantity("backupStorageSize", DEFAULTS.backupStorageSize),
+            storageClass: storageClassName("backupStorageClass"),
+            user: backupUser,
         },
     };
     if (problems.length > 0) {

@@ -14,7 +14,7 @@ describe("the committed dev stack", () => {
         assert.strictEqual(config.dbUser, "postgres");
         assert.strictEqual(config.dbName, "WORKSHOP");
         assert.strictEqual(config.dbPassword, "Aw3s0m3");
-        assert.deepStrictEqual(secretKeys.sort(), ["appPassword", "dbPassword"]);
+        assert.deepStrictEqual(secretKeys.sort(), ["appPassword", "backupPassword", "dbPassword"]);
     });
 
     it("refuses a wrong passphrase", () => {

@@ -1,6 +1,7 @@
 import * as assert from "assert";
+import { restoreConfirmation, restorePod, RestoreTarget } from "../lib/backupSpec";
 import { devStack } from "./support/devStack";
-import { runProgram } from "./support/program";
+import { runProgram, valueOf } from "./support/program";
 
 interface Model {
     validate(): void;
@@ -26,6 +27,7 @@ const VARIANTS: Record<string, Record<string, string>> = {
         serviceType: "ClusterIP", dbHost: "127.0.0.1", dbPort: "15432", storageClass: "fast-ssd", allowedNamespaces: "apps,jobs",
     },
     "the watcher turned off and SendGrid configured": { watcherEnabled: "false", sendgridApiKey: "SG.test-key" },
+    "backups every 6 hours on a StorageClass of their own": { backupSchedule: "0 */6 * * *", backupStorageClass: "standard", backupKeep: "3" },
 };
 
 describe("every Kubernetes object validates against the Kubernetes OpenAPI schema", () => {
@@ -42,6 +44,13 @@ describe("every Kubernetes object validates against the Kubernetes OpenAPI schem
             }
         });
     }
+
+    it("the restore pod that npm run restore creates", async () => {
+        const { config, secretKeys } = devStack();
+        const target = await valueOf((await runProgram(config, secretKeys)).outputs.backupRestore) as RestoreTarget;
+        const Pod = await modelFor("kubernetes:core/v1:Pod");
+        assert.doesNotThrow(() => new Pod(restorePod(target, ["restore", "WORKSHOP-20261124T021500Z", restoreConfirmation("WORKSHOP")])).validate());
+    });
 
     it("the check catches an invalid object", async () => {
         const Deployment = await modelFor("kubernetes:apps/v1:Deployment");

@@ -1,11 +1,12 @@
 import * as assert from "assert";
-import { ChildProcess, spawn } from "child_process";
-import * as path from "path";
+import { utc } from "../alerting/src/message";
+import { watcherGraceSeconds } from "../alerting/src/watch/budget";
 import { devStack } from "./support/devStack";
-import { ACCEPTED, FakeSendgrid, startFakeSendgrid } from "./support/fakeSendgrid";
-import { FakeKubernetes, postgresPod, startFakeKubernetes, TOKEN } from "./support/fakeKubernetes";
+import { ACCEPTED, FakeSendgrid, ScriptedAnswer, startFakeSendgrid } from "./support/fakeSendgrid";
+import { FakeKubernetes, FakeKubernetesOptions, postgresPod, startFakeKubernetes, TOKEN, untrustedCertificate } from "./support/fakeKubernetes";
 import { materialise, Materialised } from "./support/kubelet";
 import { ProgramRun, runProgram } from "./support/program";
+import { spawnWatcher, WatcherProcess } from "./support/watcherProcess";
 
 const API_KEY = "SG.watcher-test-key";
 
@@ -59,6 +60,29 @@ describe("the pod watcher under mocks", () => {
         }
     });
 
+    it("has readiness and liveness exec probes that read its verdict files in a memory emptyDir, under a read-only root and no port", () => {
+        const spec = run.deployment("pod-watcher").inputs.spec.template.spec;
+        const container = spec.containers[0];
+        const healthDir = container.env.find((e: any) => e.name === "HEALTH_DIR").value;
+        const mount = container.volumeMounts.find((m: any) => m.mountPath === healthDir);
+        assert.deepStrictEqual(spec.volumes.find((v: any) => v.name === mount.name).emptyDir, { medium: "Memory", sizeLimit: "1Mi" });
+        assert.strictEqual(container.securityContext.readOnlyRootFilesystem, true);
+        assert.strictEqual(container.ports, undefined);
+        for (const [probe, file] of [[container.readinessProbe, "ready"], [container.livenessProbe, "live"]]) {
+            assert.deepStrictEqual(probe.exec.command.slice(0, 2), ["/bin/sh", "-c"]);
+            assert.ok(probe.exec.command[2].includes(`${healthDir}/${file}`), probe.exec.command[2]);
+        }
+        // Liveness must outlast a reconnect and the mail: three failures ten seconds apart.
+        assert.ok(container.livenessProbe.periodSeconds * container.livenessProbe.failureThreshold >= 30);
+    });
+
+    it("has a grace period that lets a send started at SIGTERM finish, and tells the process", () => {
+        const spec = run.deployment("pod-watcher").inputs.spec.template.spec;
+        assert.strictEqual(spec.terminationGracePeriodSeconds, watcherGraceSeconds(20));
+        const env = spec.containers[0].env.find((e: any) => e.name === "TERMINATION_GRACE_SECONDS");
+        assert.strictEqual(env.value, String(spec.terminationGracePeriodSeconds));
+    });
+
     it("ships its bundle compressed in a ConfigMap under the 1 MiB limit", () => {
         const bundle = run.ofType("kubernetes:core/v1:ConfigMap").find((c) => c.inputs.binaryData?.["pod-watcher.js.gz"])!;
         assert.ok(Buffer.byteLength(JSON.stringify(bundle.inputs)) < 1024 * 1024);
@@ -76,81 +100,71 @@ describe("the pod watcher under mocks", () => {
 describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API", function () {
     this.timeout(30_000);
     let run: ProgramRun;
-    let kube: FakeKubernetes;
-    let mail: FakeSendgrid;
-    let pod: Materialised;
-    let watcher: ChildProcess | undefined;
-    let output = "";
-    let outputWaiters: (() => void)[] = [];
-    /** Resolves once the watcher has printed a line matching `pattern`. */
-    const printed = (pattern: RegExp) => new Promise<void>((resolve) => {
-        const check = () => {
-            if (pattern.test(output)) {
-                resolve();
-                return true;
-            }
-            return false;
-        };
-        if (!check()) {
-            outputWaiters.push(() => { check(); });
-        }
-    });
+    let labels: Record<string, string>;
+    let kube: FakeKubernetes | undefined;
+    let mail: FakeSendgrid | undefined;
+    let pod: Materialised | undefined;
+    let watchers: WatcherProcess[] = [];
     const POD_NAME = "postgres-6b9c-qwert";
     const podsPath = "/api/v1/namespaces/workshop/pods";
     const isWatch = (request: { path: string; query: URLSearchParams }) => request.path === podsPath && request.query.get("watch") === "true";
-    const lists = () => kube.requests.filter((r) => r.path === podsPath && r.query.get("watch") !== "true").length;
+    const lists = () => kube!.requests.filter((r) => r.path === podsPath && r.query.get("watch") !== "true").length;
+    const watcherContainer = () => run.deployment("pod-watcher").inputs.spec.template.spec.containers[0];
+    /** Short timings; the rest of the environment is the Deployment's own. */
+    const FAST = { WATCH_RETRY_SECONDS: "0.02", BLIND_ALERT_SECONDS: "0.25" };
+
+    /** A watcher process in `pod` (a new pod unless given), from its Deployment's command and environment. */
+    const startWatcher = (env: Record<string, string> = {}, inPod?: Materialised) => {
+        pod = inPod ?? materialise(run, run.deployment("pod-watcher"), "watcher", { name: "pod-watcher-1", node: "kind-worker", ip: "10.244.0.20" });
+        const watcher = spawnWatcher(pod, watcherContainer().command, { ...pod.hostEnv, KUBECONFIG: kube!.kubeconfig, SENDGRID_API_URL: mail!.url, ...FAST, ...env });
+        watchers.push(watcher);
+        return watcher;
+    };
+    /** The fakes with these pods, and a watcher that has listed and opened its watch. */
+    const setUp = async (options: { pods?: any[]; answers?: ScriptedAnswer[]; kube?: FakeKubernetesOptions; env?: Record<string, string> } = {}) => {
+        kube = await startFakeKubernetes("workshop", options.pods ?? [postgresPod({ name: POD_NAME, labels })], options.kube);
+        kube.setLog(POD_NAME, "2026-11-24 08:00:00 UTC [1] LOG:  database system is ready\n2026-11-24 08:01:00 UTC [7] FATAL:  out of memory\n");
+        mail = await startFakeSendgrid(options.answers ?? [ACCEPTED]);
+        return startWatcher(options.env);
+    };
+    const watching = async (watcher: WatcherProcess) => {
+        await kube!.waitForRequest(isWatch);
+        await watcher.printed(/"ready":true/);
+    };
 
     before(async () => {
         const { config, secretKeys } = devStack();
         run = await runProgram({ ...config, sendgridApiKey: API_KEY }, [...secretKeys, "sendgridApiKey"]);
-    });
-
-    beforeEach(async () => {
-        const labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
-        kube = await startFakeKubernetes("workshop", [postgresPod({ name: POD_NAME, labels })]);
-        kube.setLog(POD_NAME, "2026-11-24 08:00:00 UTC [1] LOG:  database system is ready\n2026-11-24 08:01:00 UTC [7] FATAL:  out of memory\n");
-        mail = await startFakeSendgrid([ACCEPTED]);
-        pod = materialise(run, run.deployment("pod-watcher"), "watcher", { name: "pod-watcher-1", node: "kind-worker", ip: "10.244.0.20" });
-        const container = run.deployment("pod-watcher").inputs.spec.template.spec.containers[0];
-        const [command, ...args] = pod.hostCommand(container.command);
-        output = "";
-        watcher = spawn(command === "node" ? process.execPath : command, args, {
-            env: { ...pod.env, KUBECONFIG: kube.kubeconfig, SENDGRID_API_URL: mail.url, PATH: path.dirname(process.execPath) },
-            stdio: ["ignore", "pipe", "pipe"],
-        });
-        outputWaiters = [];
-        const collect = (chunk: Buffer) => {
-            output += chunk;
-            outputWaiters.forEach((waiter) => waiter());
-        };
-        watcher.stdout?.on("data", collect);
-        watcher.stderr?.on("data", collect);
-        await kube.waitForRequest(isWatch);
+        labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
     });
 
     afterEach(async () => {
-        if (watcher && watcher.exitCode === null) {
-            const exited = new Promise((resolve) => watcher!.once("exit", resolve));
-            watcher.kill("SIGTERM");
-            assert.strictEqual(await exited, 0, "the watcher stops with status 0 on SIGTERM");
+        for (const watcher of watchers) {
+            if (watcher.running()) {
+                assert.strictEqual(await watcher.stop(), 0, "the watcher stops with status 0 on SIGTERM");
+            }
+            assert.ok(!watcher.output().includes(API_KEY) && !watcher.output().includes(TOKEN), "no secret in the watcher's output");
         }
-        await kube.close();
-        await mail.close();
-        pod.cleanup();
+        watchers = [];
+        await kube?.close();
+        await mail?.close();
+        pod?.cleanup();
     });
 
-    it("lists and watches only the PostgreSQL pods, with its service account token", async () => {
-        const [list] = kube.requests.filter((r) => r.path === podsPath);
+    it("lists and watches only the PostgreSQL pods, with its service account token, asking for bookmarks", async () => {
+        await watching(await setUp());
+        const [list] = kube!.requests.filter((r) => r.path === podsPath);
         assert.match(list.query.get("labelSelector") ?? "", /app\.kubernetes\.io\/name=postgresql/);
         assert.strictEqual(list.authorization, `Bearer ${TOKEN}`);
-        const watch = await kube.waitForRequest(isWatch);
+        const watch = await kube!.waitForRequest(isWatch);
         assert.ok(Number(watch.query.get("resourceVersion")) > 0, "the watch starts where the list ended");
+        assert.strictEqual(watch.query.get("allowWatchBookmarks"), "true");
     });
 
     it("mails an OOM kill with reason, exit code, restarts, node and the last log lines", async () => {
-        const labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
-        kube.emit("MODIFIED", postgresPod({ name: POD_NAME, labels, ready: false, restarts: 1, lastTerminated: { reason: "OOMKilled", exitCode: 137 } }));
-        const request = await mail.nextRequest();
+        await watching(await setUp());
+        kube!.emit("MODIFIED", postgresPod({ name: POD_NAME, labels, ready: false, restarts: 1, lastTerminated: { reason: "OOMKilled", exitCode: 137 } }));
+        const request = await mail!.nextRequest();
         assert.strictEqual(request.path, "/v3/mail/send");
         assert.strictEqual(request.authorization, `Bearer ${API_KEY}`);
         assert.strictEqual(request.body.subject, `[workshop-postgres] PostgreSQL pod is DOWN: workshop/${POD_NAME} (OOMKilled)`);
@@ -158,44 +172,171 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
         for (const line of ["Exit code: 137", "Restarts: 1", "Node: kind-worker", "Pod IP: 10.244.0.9", "Noticed by: pod watcher", "  2026-11-24 08:01:00 UTC [7] FATAL:  out of memory"]) {
             assert.ok(text.split("\n").includes(line), `mail lacks ${JSON.stringify(line)}:\n${text}`);
         }
-        const logRequest = kube.requests.find((r) => r.path.endsWith(`/pods/${POD_NAME}/log`));
+        const logRequest = kube!.requests.find((r) => r.path.endsWith(`/pods/${POD_NAME}/log`));
         assert.strictEqual(logRequest?.query.get("previous"), "true");
         assert.strictEqual(logRequest?.query.get("container"), "postgres");
     });
 
-    it("resumes a dropped watch from its resource version, without a new list, and still alerts", async () => {
-        const firstWatch = await kube.waitForRequest(isWatch);
-        kube.dropWatches();
-        const resumed = await kube.waitForRequest((r) => isWatch(r) && r !== firstWatch);
-        assert.strictEqual(resumed.query.get("resourceVersion"), firstWatch.query.get("resourceVersion"));
+    it("resumes a closed watch from its resource version (kept fresh by bookmarks), without a new list, and still alerts", async () => {
+        await watching(await setUp());
+        const firstWatch = await kube!.waitForRequest(isWatch);
+        const bookmarked = kube!.bookmark();
+        kube!.dropWatches(true);
+        const resumed = await kube!.waitForRequest((r) => isWatch(r) && r !== firstWatch);
+        assert.strictEqual(resumed.query.get("resourceVersion"), bookmarked, "resumed from the bookmark, not from the list");
+        assert.ok(Number(bookmarked) > Number(firstWatch.query.get("resourceVersion")));
         assert.strictEqual(lists(), 1);
-        const labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
-        kube.emit("MODIFIED", postgresPod({ name: POD_NAME, labels, ready: false, restarts: 1, lastTerminated: { reason: "Error", exitCode: 1 } }));
-        const request = await mail.nextRequest();
+        kube!.emit("MODIFIED", postgresPod({ name: POD_NAME, labels, ready: false, restarts: 1, lastTerminated: { reason: "Error", exitCode: 1 } }));
+        const request = await mail!.nextRequest();
         assert.match(request.body.subject, /PostgreSQL pod is DOWN: .* \(Error\)$/);
     });
 
     it("relists after 410 Gone and alerts on what changed while it was away", async () => {
-        const labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
-        kube.changeWhileCompacted(postgresPod({ name: POD_NAME, labels, ready: false, restarts: 1, lastTerminated: { reason: "OOMKilled", exitCode: 137 } }));
-        kube.dropWatches();
-        const request = await mail.nextRequest();
+        await watching(await setUp());
+        kube!.changeWhileCompacted(postgresPod({ name: POD_NAME, labels, ready: false, restarts: 1, lastTerminated: { reason: "OOMKilled", exitCode: 137 } }));
+        kube!.dropWatches();
+        const request = await mail!.nextRequest();
         assert.match(request.body.subject, /\(OOMKilled\)$/);
         assert.strictEqual(lists(), 2, "a second list after the 410");
     });
 
+    it("sends no false alert after 410 Gone when a rollout replaced the pod inside the gap", async () => {
+        const watcher = await setUp();
+        await watching(watcher);
+        const now = new Date().toISOString();
+        kube!.changeWhileCompacted(postgresPod({ name: POD_NAME, labels }), "DELETED");
+        const replacement = { name: "postgres-6b9c-zxcvb", uid: "uid-2", labels, createdAt: now, readyChangedAt: now };
+        kube!.changeWhileCompacted(postgresPod(replacement), "ADDED");
+        kube!.dropWatches();
+        let listsSeen = 0;
+        const relist = await kube!.waitForRequest((r) => r.path === podsPath && r.query.get("watch") !== "true" && ++listsSeen === 2);
+        await kube!.waitForRequest((r) => isWatch(r) && kube!.requests.indexOf(r) > kube!.requests.indexOf(relist));
+        // The next failure is the first mail: no "deleted without a graceful stop" came before it.
+        kube!.emit("MODIFIED", postgresPod({ ...replacement, ready: false, restarts: 1, lastTerminated: { reason: "OOMKilled", exitCode: 137 } }));
+        const first = await mail!.nextRequest();
+        assert.strictEqual(first.body.subject, "[workshop-postgres] PostgreSQL pod is DOWN: workshop/postgres-6b9c-zxcvb (OOMKilled)", watcher.output());
+    });
+
     it("mails a forced deletion once, not every following event", async () => {
-        const labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
+        const watcher = await setUp();
+        await watching(watcher);
         const deleted = postgresPod({ name: POD_NAME, labels });
         deleted.metadata.deletionTimestamp = new Date().toISOString();
         deleted.metadata.deletionGracePeriodSeconds = 0;
-        kube.emit("DELETED", deleted);
-        const request = await mail.nextRequest();
-        assert.match(request.body.subject, /\(pod deleted without a graceful stop\)$/, output);
-        kube.emit("ADDED", postgresPod({ name: "postgres-6b9c-zxcvb", uid: "uid-2", labels, ready: false }));
-        kube.emit("MODIFIED", postgresPod({ name: "postgres-6b9c-zxcvb", uid: "uid-2", labels, ready: false, restarts: 1, lastTerminated: { reason: "Error", exitCode: 1 } }));
+        kube!.emit("DELETED", deleted);
+        const request = await mail!.nextRequest();
+        assert.match(request.body.subject, /\(pod deleted without a graceful stop\)$/, watcher.output());
+        kube!.emit("ADDED", postgresPod({ name: "postgres-6b9c-zxcvb", uid: "uid-2", labels, ready: false }));
+        kube!.emit("MODIFIED", postgresPod({ name: "postgres-6b9c-zxcvb", uid: "uid-2", labels, ready: false, restarts: 1, lastTerminated: { reason: "Error", exitCode: 1, finishedAt: new Date().toISOString() } }));
         // The watcher saw the crash and folded it into the open incident instead of mailing again.
-        await printed(/"watcher":"failure-counted","time":"[^"]+","reason":"Error"/);
-        assert.strictEqual(mail.requests.length, 1, output);
+        await watcher.printed(/"watcher":"failure-counted","time":"[^"]+","reason":"Error"/);
+        assert.strictEqual(mail!.requests.length, 1, watcher.output());
+    });
+
+    it("dates a node loss from the pod's NotReady, and does not wait for a log its lost node cannot serve", async () => {
+        const notReadyAt = new Date(Date.now() - 70_000);
+        const lost = postgresPod({ name: POD_NAME, labels, ready: false, readyChangedAt: notReadyAt.toISOString(), conditions: [{ type: "DisruptionTarget", status: "True", reason: "DeletionByTaintManager" }] });
+        const watcher = await setUp({ pods: [lost] });
+        const request = await mail!.nextRequest();
+        assert.match(request.body.subject, /\(no ready PostgreSQL pod for 7\ds \(postgres-6b9c-qwert: NotReady\)\)$/);
+        assert.ok(request.body.content[0].value.includes(`When: ${utc(notReadyAt)}`), request.body.content[0].value);
+        await watcher.printed(/"watcher":"log-skipped".*"why":"node lost"/);
+        assert.ok(!kube!.requests.some((r) => r.path.endsWith("/log")), "no log read");
+    });
+
+    describe("when it cannot watch", () => {
+        const notWorking = /^\[workshop-postgres\] PostgreSQL pod alerts are NOT working: workshop\/pod-watcher-1 \((.*)\)$/;
+
+        /** Mailed once: the failures go on, liveness fails, and still one mail. */
+        const mailedOnce = async (watcher: WatcherProcess, reason: RegExp) => {
+            const request = await mail!.nextRequest();
+            assert.match(request.body.subject, notWorking);
+            assert.match(notWorking.exec(request.body.subject)![1], reason);
+            assert.ok(request.body.content[0].value.includes("crashes, OOM kills, evictions and lost pods are not mailed"));
+            await watcher.printed(/"live":false/);
+            await watcher.printed(/"failuresInARow":6,/);
+            assert.strictEqual(mail!.requests.length, 1, watcher.output());
+            const probes = watcherContainer();
+            assert.notStrictEqual(await pod!.probe(probes.readinessProbe.exec.command), 0, "not ready");
+            assert.notStrictEqual(await pod!.probe(probes.livenessProbe.exec.command), 0, "not live: Kubernetes restarts it");
+        };
+
+        it("with a wrong token (401): not ready, mails once that pod alerts are not working, then fails liveness", async () => {
+            const watcher = await setUp({ kube: { clientToken: "a-stale-token" } });
+            await mailedOnce(watcher, /^the API server does not accept the watcher's token \(HTTP 401/);
+        });
+
+        it("with a certificate it does not trust (TLS)", async () => {
+            const watcher = await setUp({ kube: { tls: untrustedCertificate() } });
+            await mailedOnce(watcher, /^TLS with the API server fails \(\w*(CERT|SIGNED)\w*\)$/);
+        });
+
+        it("denied by RBAC (403): mails the refusal once, and once more when it watches again; the probes follow", async () => {
+            kube = await startFakeKubernetes("workshop", [postgresPod({ name: POD_NAME, labels })]);
+            kube.forbid(true);
+            mail = await startFakeSendgrid([ACCEPTED]);
+            const watcher = startWatcher();
+            const probes = watcherContainer();
+            await mailedOnce(watcher, /^the watcher's Role does not allow it \(HTTP 403: pods is forbidden: User "system:serviceaccount:workshop:pod-watcher" cannot list resource "pods"/);
+            kube.forbid(false);
+            const again = await mail.nextRequest();
+            assert.strictEqual(again.body.subject, "[workshop-postgres] PostgreSQL pod alerts work again: workshop/pod-watcher-1 (the pod watcher watches again)");
+            await watcher.printed(/"ready":true,"live":true/);
+            assert.strictEqual(await pod!.probe(probes.readinessProbe.exec.command), 0, "ready");
+            assert.strictEqual(await pod!.probe(probes.livenessProbe.exec.command), 0, "live");
+            assert.strictEqual(mail.requests.length, 2);
+        });
+    });
+
+    describe("on SIGTERM", () => {
+        const oom = (finishedAt?: string) => postgresPod({ name: POD_NAME, labels, ready: false, restarts: 1, lastTerminated: { reason: "OOMKilled", exitCode: 137, finishedAt } });
+
+        it("stops taking events but finishes the send in flight, then exits 0", async () => {
+            const watcher = await setUp({ answers: [{ status: 202, held: true }] });
+            await watching(watcher);
+            kube!.emit("MODIFIED", oom());
+            await mail!.nextRequest();
+            const exited = watcher.stop();
+            await watcher.printed(/"watcher":"stopping".*"pending":1/);
+            assert.ok(watcher.running(), "still running while its send is pending");
+            mail!.release();
+            assert.strictEqual(await exited, 0);
+            assert.match(watcher.output(), /"watcher":"alert".*"outcome":"sent"[^]*"watcher":"stopped".*"handedOver":0/);
+        });
+
+        it("hands a send it cannot finish in its budget to the restarted container, which mails it once", async () => {
+            const watcher = await setUp({ answers: [{ status: 202, hang: true }, ACCEPTED], env: { TERMINATION_GRACE_SECONDS: "3.3" } });
+            await watching(watcher);
+            kube!.emit("MODIFIED", oom(new Date().toISOString()));
+            const first = await mail!.nextRequest();
+            assert.strictEqual(await watcher.stop(), 0);
+            assert.match(watcher.output(), /"watcher":"stopped".*"handedOver":1/);
+            // The same pod: the container restarts with its emptyDir.
+            const restarted = startWatcher({}, pod);
+            await restarted.printed(/"watcher":"resumed".*"pending":1/);
+            const second = await mail!.nextRequest();
+            assert.strictEqual(second.body.subject, first.body.subject);
+            // It knows the pod's restarts: the next crash is counted, not a third mail.
+            kube!.emit("MODIFIED", postgresPod({ name: POD_NAME, labels, ready: false, restarts: 2, lastTerminated: { reason: "OOMKilled", exitCode: 137 } }));
+            await restarted.printed(/"watcher":"failure-counted"/);
+            assert.strictEqual(mail!.requests.length, 2, restarted.output());
+        });
+
+        it("leaves a crash it could not mail to a new watcher pod, which finds it in the pod's status", async () => {
+            const endedAt = new Date(Date.now() - 30_000);
+            const watcher = await setUp({ answers: [{ status: 202, hang: true }, ACCEPTED], env: { TERMINATION_GRACE_SECONDS: "3.3" } });
+            await watching(watcher);
+            kube!.emit("MODIFIED", oom(endedAt.toISOString()));
+            await mail!.nextRequest();
+            assert.strictEqual(await watcher.stop(), 0);
+            pod!.cleanup();
+            // A new pod (a rollout or a drain): a fresh emptyDir, nothing handed over but the pod's status.
+            startWatcher();
+            const request = await mail!.nextRequest();
+            assert.match(request.body.subject, /PostgreSQL pod is DOWN: workshop\/postgres-6b9c-qwert \(OOMKilled\)$/);
+            const text: string = request.body.content[0].value;
+            assert.ok(text.includes(`When: ${utc(endedAt)}`), text);
+            assert.ok(text.includes("Found in the pod's status"), text);
+        });
     });
 });

@@ -49,14 +49,14 @@ describe("the dev stack under mocks", () => {
     it("mounts the PVC at PGDATA's parent, so PGDATA is a sub-directory of the volume", () => {
         const podSpec = run.deployment("postgres").inputs.spec.template.spec;
         const dataVolume = podSpec.volumes.find((v: any) => v.persistentVolumeClaim);
-        assert.strictEqual(dataVolume.persistentVolumeClaim.claimName, run.one(PVC).inputs.metadata.name);
+        assert.strictEqual(dataVolume.persistentVolumeClaim.claimName, run.named(PVC, "postgres-data").inputs.metadata.name);
         const mount = postgresContainer(run).volumeMounts.find((m: any) => m.name === dataVolume.name);
         assert.strictEqual(mount.mountPath, DATA_MOUNT);
         assert.strictEqual(PGDATA.slice(0, PGDATA.lastIndexOf("/")), DATA_MOUNT);
     });
 
     it("asks for a ReadWriteOnce claim of the configured size", () => {
-        const pvc = run.one(PVC).inputs;
+        const pvc = run.named(PVC, "postgres-data").inputs;
         assert.deepStrictEqual(pvc.spec.accessModes, ["ReadWriteOnce"]);
         assert.strictEqual(pvc.spec.resources.requests.storage, "1Gi");
     });
@@ -188,7 +188,7 @@ describe("the dev stack under mocks", () => {
 describe("data safety", () => {
     it("changing the password, image, resources or service type leaves the PVC untouched", async () => {
         const { config, secretKeys } = devStack();
-        const before = (await runProgram(config, secretKeys)).one(PVC);
+        const before = (await runProgram(config, secretKeys)).named(PVC, "postgres-data");
         const changed = {
             ...config,
             dbPassword: "a different password",
@@ -198,7 +198,7 @@ describe("data safety", () => {
             serviceType: "NodePort",
             dbHost: "127.0.0.1",
         };
-        const after = (await runProgram(changed, secretKeys)).one(PVC);
+        const after = (await runProgram(changed, secretKeys)).named(PVC, "postgres-data");
         assert.strictEqual(after.name, before.name);
         assert.deepStrictEqual(after.inputs, before.inputs);
     });
@@ -206,10 +206,10 @@ describe("data safety", () => {
     it("pulumi destroy keeps the PVC and its namespace unless allowDataDeletion is true", async () => {
         const { config, secretKeys } = devStack();
         const kept = await runProgram(config, secretKeys);
-        assert.strictEqual(kept.one(PVC).opts.retainOnDelete, true);
+        assert.strictEqual(kept.named(PVC, "postgres-data").opts.retainOnDelete, true);
         assert.strictEqual(kept.one(NAMESPACE).opts.retainOnDelete, true);
         const deletable = await runProgram({ ...config, allowDataDeletion: "true" }, secretKeys);
-        assert.strictEqual(deletable.one(PVC).opts.retainOnDelete, false);
+        assert.strictEqual(deletable.named(PVC, "postgres-data").opts.retainOnDelete, false);
         assert.strictEqual(deletable.one(NAMESPACE).opts.retainOnDelete, false);
     });
 
@@ -217,7 +217,7 @@ describe("data safety", () => {
         const { config, secretKeys } = devStack();
         const run = await runProgram({ ...config, createNamespace: "false", namespace: "shared" }, secretKeys);
         assert.strictEqual(run.ofType(NAMESPACE).length, 0);
-        assert.strictEqual(run.one(PVC).inputs.metadata.namespace, "shared");
+        assert.strictEqual(run.named(PVC, "postgres-data").inputs.metadata.namespace, "shared");
         assert.strictEqual(await valueOf(run.outputs.namespace), "shared");
     });
 });

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { ConfigError, ConfigSource, DEFAULTS, parseSettings } from "../lib/settings";
 
-const SECRET_KEYS = ["dbPassword", "appPassword"];
+const SECRET_KEYS = ["dbPassword", "appPassword", "backupPassword"];
 const VALID: Record<string, string> = {
     dbName: "WORKSHOP",
     serviceType: "LoadBalancer",
@@ -50,6 +50,9 @@ describe("config parsing", () => {
         assert.strictEqual(settings.alert.deadlineSeconds, 20);
         assert.strictEqual(settings.alert.sendgridConfigured, false);
         assert.strictEqual(settings.watcher.enabled, true);
+        assert.deepStrictEqual(settings.backup, {
+            enabled: true, schedule: "15 2 * * *", keep: 7, storageSize: "2Gi", storageClass: undefined, user: "workshop_backup",
+        });
     });
 
     it("reads lists as structured config (JSON) or comma-separated text", () => {
@@ -62,7 +65,7 @@ describe("config parsing", () => {
     });
 
     it("a missing password names the key and how to set it", () => {
-        assertOneProblem({}, /^workshop-postgres:dbPassword: missing; .*pulumi config set --secret dbPassword/, ["appPassword"]);
+        assertOneProblem({}, /^workshop-postgres:dbPassword: missing; .*pulumi config set --secret dbPassword/, ["appPassword", "backupPassword"]);
     });
 
     it("a missing database name names the key", () => {
@@ -161,7 +164,7 @@ describe("config parsing", () => {
 
     it("the application role must differ from the superuser and have a password", () => {
         assertOneProblem({ appUser: "postgres" }, /^workshop-postgres:appUser: expected a role other than dbUser/);
-        assertOneProblem({}, /^workshop-postgres:appPassword: missing; /, ["dbPassword"]);
+        assertOneProblem({}, /^workshop-postgres:appPassword: missing; /, ["dbPassword", "backupPassword"]);
     });
 
     it("alert addresses are validated", () => {
@@ -178,9 +181,41 @@ describe("config parsing", () => {
         assertOneProblem({ watcherNotReadySeconds: "5" }, /^workshop-postgres:watcherNotReadySeconds: expected seconds: a whole number from 10 to 3600/);
     });
 
+    it("a bad backup schedule says which field is wrong and what a schedule looks like", () => {
+        assertOneProblem({ backupSchedule: "15 25 * * *" },
+            /^workshop-postgres:backupSchedule: expected a cron schedule in UTC, five fields \(minute hour day-of-month month day-of-week\) such as "15 2 \* \* \*" or a macro such as @daily; hour 25 is outside 0-23; got "15 25 \* \* \*"$/);
+        assertOneProblem({ backupSchedule: "0 0 30 2 *" }, /^workshop-postgres:backupSchedule: .*; it never runs \(no day matches\); got "0 0 30 2 \*"/);
+        assert.strictEqual(parseSettings(source({ ...VALID, backupSchedule: "@hourly" })).backup.schedule, "@hourly");
+    });
+
+    it("the number of backups to keep is a whole number from 1 to 100", () => {
+        assertOneProblem({ backupKeep: "0" }, /^workshop-postgres:backupKeep: expected backups to keep: a whole number from 1 to 100; got "0"/);
+        assertOneProblem({ backupKeep: "seven" }, /^workshop-postgres:backupKeep: expected backups to keep: a whole number from 1 to 100; got "seven"/);
+        assert.strictEqual(parseSettings(source({ ...VALID, backupKeep: "30" })).backup.keep, 30);
+    });
+
+    it("the backup volume's size and class are checked like the data volume's", () => {
+        assertOneProblem({ backupStorageSize: "2 GB" }, /^workshop-postgres:backupStorageSize: expected a Kubernetes storage quantity such as 1Gi.*got "2 GB"/);
+        assertOneProblem({ backupStorageSize: "0" }, /^workshop-postgres:backupStorageSize: expected a quantity greater than zero; got "0"/);
+        assertOneProblem({ backupStorageClass: "Fast_SSD" }, /^workshop-postgres:backupStorageClass: expected a StorageClass name/);
+        assertOneProblem({ storageClass: "Fast_SSD" }, /^workshop-postgres:storageClass: expected a StorageClass name/);
+        const settings = parseSettings(source({ ...VALID, backupStorageSize: "20Gi", backupStorageClass: "standard" }));
+        assert.strictEqual(settings.backup.storageSize, "20Gi");
+        assert.strictEqual(settings.backup.storageClass, "standard");
+    });
+
+    it("the backup role is a role of its own, with a password while backups are on", () => {
+        assertOneProblem({ backupUser: "backup-role" }, /^workshop-postgres:backupUser: expected a PostgreSQL role name/);
+        assertOneProblem({ backupUser: "postgres" }, /^workshop-postgres:backupUser: expected a role of its own, other than dbUser and appUser/);
+        assertOneProblem({ backupUser: "workshop_app" }, /^workshop-postgres:backupUser: expected a role of its own/);
+        assertOneProblem({}, /^workshop-postgres:backupPassword: missing; expected the password of the backup role, set with `pulumi config set --secret backupPassword <value>`$/, ["dbPassword", "appPassword"]);
+        assert.strictEqual(problemsWith({ backupEnabled: "false" }, ["dbPassword", "appPassword"]).length, 0);
+        assertOneProblem({ backupEnabled: "no" }, /^workshop-postgres:backupEnabled: expected true or false; got "no"/);
+    });
+
     it("reports every problem at once, in one error", () => {
         const problems = problemsWith({ namespace: "BAD", serviceType: "x", storageSize: "big" }, []);
-        assert.deepStrictEqual(problems.map((problem) => problem.split(":")[1]), ["namespace", "dbPassword", "storageSize", "serviceType", "appPassword"]);
+        assert.deepStrictEqual(problems.map((problem) => problem.split(":")[1]), ["namespace", "dbPassword", "storageSize", "serviceType", "appPassword", "backupPassword"]);
         const message = new ConfigError(problems).message;
         assert.match(message, /^invalid stack configuration:\n {2}- workshop-postgres:namespace/);
     });

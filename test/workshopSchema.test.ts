@@ -35,7 +35,7 @@ describe("the WORKSHOP schema under mocks", () => {
     });
 
     it("creates an application role with a secret password, distinct from the superuser", () => {
-        const role = run.one("postgresql:index/role:Role");
+        const role = run.named("postgresql:index/role:Role", "workshop-app-role");
         assert.strictEqual(role.inputs.name, "workshop_app");
         assert.strictEqual(role.inputs.login, true);
         assert.strictEqual(role.inputs.password, config.appPassword);

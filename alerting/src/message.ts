@@ -1,12 +1,13 @@
 /** Builds alert mails: a subject that fits a phone's list view, a plain-text part always, and simple HTML. */
 import type { PodFacts } from "./settings";
 
-export type AlertKind = "stopping" | "down" | "recovered";
+export type AlertKind = "stopping" | "down" | "recovered" | "not-working" | "working-again";
 
 export interface AlertEvent {
     readonly kind: AlertKind;
     /** Short cause, such as "pod is being stopped", "OOMKilled", "CrashLoopBackOff". */
     readonly reason: string;
+    /** When it began (the mail's "When"), not when the mail is sent. */
     readonly at: Date;
     /** Which mechanism noticed: the preStop hook or the watcher. */
     readonly source: "preStop hook" | "pod watcher";
@@ -28,6 +29,8 @@ const HEADLINE: Record<AlertKind, string> = {
     stopping: "PostgreSQL pod is going down",
     down: "PostgreSQL pod is DOWN",
     recovered: "PostgreSQL pod recovered",
+    "not-working": "PostgreSQL pod alerts are NOT working",
+    "working-again": "PostgreSQL pod alerts work again",
 };
 
 export function utc(at: Date): string {

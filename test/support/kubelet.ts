@@ -2,13 +2,15 @@
  * Runs a command of a container the program declared, as the kubelet would: environment from
  * values, the Downward API, ConfigMaps and Secrets; ConfigMap volumes written out as files.
  *
- * Two ways to run it. `hostCommand` maps container paths to temporary directories, and PID 1's
- * stdout/stderr to a log file, and runs as this process's user. `startContainer` runs the container
- * as a runtime does (root only): its main process as PID 1 of its own PID and mount namespaces, in a
- * read-only root with the volumes at their mount paths, as the container's uid without capabilities,
- * its stdout and stderr a pipe; hooks and probes enter those namespaces as that uid.
+ * Two ways to run it. `hostCommand` (and `probe`, `hostEnv`) maps container paths to temporary
+ * directories, and PID 1's stdout/stderr to a log file, and runs as this process's user.
+ * `startContainer` runs the container as a runtime does (root only): its main process as PID 1 of its
+ * own PID and mount namespaces, in a read-only root with the volumes at their mount paths, as the
+ * container's uid without capabilities, its stdout and stderr pipes; hooks and probes enter those
+ * namespaces as that uid. `runInContainer` is a container of a Job or a one-off pod: started the
+ * same way, run to its end, its output returned.
  */
-import { ChildProcess, spawn, spawnSync } from "child_process";
+import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
@@ -28,12 +30,20 @@ export interface Materialised {
     readonly env: Record<string, string>;
     /** Container path → host path. */
     readonly mounts: Record<string, string>;
+    /** Container paths mounted read-only (ConfigMap volumes always are). */
+    readonly readOnlyMounts: readonly string[];
+    /** uid and gid the container runs as, from its security context or the pod's. */
+    readonly user: { readonly uid: number; readonly gid: number };
     /** The file that stands for the container log (PID 1's stdout and stderr) in `hostCommand`. */
     readonly logFile: string;
     /** The temporary directory that holds the volumes and the log. */
     readonly dir: string;
+    /** The environment with container paths in values rewritten to their host paths. */
+    readonly hostEnv: Record<string, string>;
     /** Rewrites container paths in a command to their host paths. */
     hostCommand(command: readonly string[]): string[];
+    /** Runs an exec probe (or any command) of the container as the kubelet would; resolves with its exit code. */
+    probe(command: readonly string[]): Promise<number | null>;
     cleanup(): void;
 }
 
@@ -45,8 +55,19 @@ function byName(run: ProgramRun, type: string, name: string): RecordedResource {
     return found;
 }
 
-export function materialise(run: ProgramRun, deployment: RecordedResource, containerName: string, pod: PodFacts): Materialised {
-    const podSpec = deployment.inputs.spec.template.spec;
+/** The pod template of a Deployment or CronJob, or a Pod itself. */
+function podTemplateOf(workload: any): any {
+    return workload.kind === "Pod" ? workload : workload.spec.jobTemplate?.spec.template ?? workload.spec.template;
+}
+
+/**
+ * `claims` maps PersistentVolumeClaim names to host directories, so that pods share a volume; any
+ * other volume gets a fresh directory. Writable volumes belong to the pod's fsGroup, as the kubelet
+ * makes them.
+ */
+export function materialise(run: ProgramRun, deployment: Pick<RecordedResource, "inputs">, containerName: string, pod: PodFacts,
+    claims: Record<string, string> = {}): Materialised {
+    const podSpec = podTemplateOf(deployment.inputs).spec;
     const container = podSpec.containers.find((c: any) => c.name === containerName);
     if (!container) {
         throw new Error(`no container ${containerName}`);
@@ -75,10 +96,17 @@ export function materialise(run: ProgramRun, deployment: RecordedResource, conta
     }
     const root = fs.mkdtempSync(path.join(os.tmpdir(), `pod-${containerName}-`));
     const mounts: Record<string, string> = {};
+    const readOnlyMounts: string[] = [];
     for (const mount of container.volumeMounts ?? []) {
         const volume = podSpec.volumes.find((v: any) => v.name === mount.name);
-        const hostPath = path.join(root, mount.name);
-        fs.mkdirSync(hostPath);
+        const hostPath = claims[volume.persistentVolumeClaim?.claimName] ?? path.join(root, mount.name);
+        fs.mkdirSync(hostPath, { recursive: true });
+        if (mount.readOnly || volume.configMap) {
+            readOnlyMounts.push(mount.mountPath);
+        } else if (podSpec.securityContext?.fsGroup !== undefined) {
+            execFileSync("chown", [`:${podSpec.securityContext.fsGroup}`, hostPath]);
+            fs.chmodSync(hostPath, 0o2775);
+        }
         if (volume.configMap) {
             const configMap = byName(run, "kubernetes:core/v1:ConfigMap", volume.configMap.name).inputs;
             const files: [string, Buffer][] = [
@@ -95,14 +123,20 @@ export function materialise(run: ProgramRun, deployment: RecordedResource, conta
     fs.writeFileSync(logFile, "");
     const rewrite = (part: string) => Object.entries({ ...mounts, "/proc/1/fd/1": logFile, "/proc/1/fd/2": logFile })
         .reduce((text, [from, to]) => text.split(from).join(to), part);
+    const security = { ...podSpec.securityContext, ...container.securityContext };
     return {
         podSpec,
         container,
         env,
+        // Paths in values (HEALTH_DIR) point where the mounts are, for a process run outside the container's mount namespace.
+        hostEnv: Object.fromEntries(Object.entries(env).map(([name, value]) => [name, rewrite(value)])),
         mounts,
+        readOnlyMounts,
+        user: { uid: security.runAsUser, gid: security.runAsGroup ?? security.runAsUser },
         logFile,
         dir: root,
         hostCommand: (command) => command.map(rewrite),
+        probe: async (command) => (await runCommand(command.map(rewrite), {})).code,
         cleanup: () => {
             // A container's bind mounts live in its own mount namespace; should one show here, deleting would reach into the host.
             if (fs.readFileSync("/proc/self/mountinfo", "utf8").includes(root)) {
@@ -142,12 +176,13 @@ export function runCommand(command: readonly string[], env: Record<string, strin
 }
 
 /**
- * What an image brings that the Deployment does not say. Stand-ins: the host's /usr as the
- * image's system, and the image's own programs from a host directory, served at /opt/image.
+ * What an image brings that the pod spec does not say. Stand-ins: the host's /usr and /etc as the
+ * image's system, and the image's own programs, either under /usr already or from a host directory
+ * served at /opt/image.
  */
 export interface ImageStandIn {
-    /** Host directory served read-only at /opt/image. */
-    readonly programs: string;
+    /** Host directory served read-only at /opt/image, for programs that are not under /usr. */
+    readonly programs?: string;
     /** The image's PATH. */
     readonly path: string;
     /** The image's STOPSIGNAL. */
@@ -195,22 +230,28 @@ function tool(name: string): string | undefined {
     return SYSTEM_PATH.map((dir) => path.join(dir, name)).find((file) => fs.existsSync(file));
 }
 
+let unavailability: { readonly reason: string | undefined } | undefined;
+
 /** Why containers cannot run here, or undefined when they can. */
 export function containersUnavailable(): string | undefined {
-    if (process.getuid?.() !== 0) {
-        return "creating namespaces and mounts needs root";
-    }
-    const missing = RUNTIME_TOOLS.filter((name) => tool(name) === undefined);
-    if (missing.length > 0) {
-        return `missing ${missing.join(", ")} (util-linux, coreutils, iproute2)`;
-    }
-    const trial = spawnSync(tool("unshare")!, ["--mount", "--pid", "--net", "--fork", "true"], { encoding: "utf8" });
-    return trial.status === 0 ? undefined : `unshare cannot create namespaces here: ${trial.stderr.trim()}`;
+    unavailability ??= { reason: (() => {
+        if (process.getuid?.() !== 0) {
+            return "creating namespaces and mounts needs root";
+        }
+        const missing = RUNTIME_TOOLS.filter((name) => tool(name) === undefined);
+        if (missing.length > 0) {
+            return `missing ${missing.join(", ")} (util-linux, coreutils, iproute2)`;
+        }
+        const trial = spawnSync(tool("unshare")!, ["--mount", "--pid", "--net", "--fork", "true"], { encoding: "utf8" });
+        return trial.status === 0 ? undefined : `unshare cannot create namespaces here: ${trial.stderr.trim()}`;
+    })() };
+    return unavailability.reason;
 }
 
 /** Why this image stand-in cannot run here, or undefined when it can. */
 export function imageUnavailable(image: ImageStandIn): string | undefined {
-    const missing = [image.programs, ...image.path.split(":").filter((dir) => dir.startsWith("/usr/lib/"))].filter((dir) => !fs.existsSync(dir));
+    const missing = [...(image.programs === undefined ? [] : [image.programs]), ...image.path.split(":").filter((dir) => dir.startsWith("/usr/lib/"))]
+        .filter((dir) => !fs.existsSync(dir));
     return missing.length > 0 ? `missing ${missing.join(", ")}` : undefined;
 }
 
@@ -224,9 +265,8 @@ interface Identity {
 }
 
 function identity(pod: Materialised): Identity {
-    const security = { ...pod.podSpec.securityContext, ...pod.container.securityContext };
     const fsGroup = pod.podSpec.securityContext?.fsGroup;
-    return { uid: security.runAsUser, gid: security.runAsGroup ?? security.runAsUser, groups: fsGroup === undefined ? [] : [fsGroup] };
+    return { ...pod.user, groups: fsGroup === undefined ? [] : [fsGroup] };
 }
 
 /** setpriv as the runtime starts a restricted container's processes: its uid, no capabilities, no privilege escalation. */
@@ -235,65 +275,86 @@ function dropPrivileges(who: Identity): string[] {
         "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"];
 }
 
-/**
- * The runtime's part, run as root by PID 1 of the new namespaces before it becomes the container's
- * process: build the root file system, mount the volumes and /proc, then chroot, drop to the
- * container's user, tell the harness on fd 3, and exec the container's command ("$@").
- */
-function setupScript(pod: Materialised, image: ImageStandIn, root: string, who: Identity, podNetwork: boolean): string {
-    const bind = (from: string, to: string, readOnly: boolean) => [
-        `mount --bind ${quote(from)} "$root"${quote(to)}`,
-        ...(readOnly ? [`mount -o remount,bind,ro "$root"${quote(to)}`] : []),
-    ];
-    const users = { 0: "root", ...image.users };
-    const devices = ["null", "zero", "full", "random", "urandom"];
-    return [
-        "set -eu",
-        "container_path=$PATH",
-        `PATH=${SYSTEM_PATH.join(":")}`,
-        `root=${quote(root)}`,
-        "mount -t tmpfs -o mode=755 container-root \"$root\"",
-        "mkdir \"$root/usr\" \"$root/etc\" \"$root/proc\" \"$root/dev\" \"$root/opt\" \"$root/opt/image\"",
-        ...bind("/usr", "/usr", true),
-        ...["bin", "sbin", "lib", "lib64"].filter((dir) => fs.existsSync(`/${dir}`)).flatMap((dir) => fs.lstatSync(`/${dir}`).isSymbolicLink()
-            ? [`ln -s ${quote(fs.readlinkSync(`/${dir}`))} "$root/${dir}"`]
-            : [`mkdir "$root/${dir}"`, ...bind(`/${dir}`, `/${dir}`, true)]),
-        ...bind(image.programs, "/opt/image", true),
-        "touch \"$root/etc/ld.so.cache\"",
-        ...bind("/etc/ld.so.cache", "/etc/ld.so.cache", true),
-        `printf '%s\\n' ${Object.entries(users).map(([uid, name]) => quote(`${name}:x:${uid}:${uid}::/:/bin/sh`)).join(" ")} >"$root/etc/passwd"`,
-        `printf '%s\\n' ${Object.entries(users).map(([gid, name]) => quote(`${name}:x:${gid}:`)).join(" ")} >"$root/etc/group"`,
-        ...devices.flatMap((device) => [`touch "$root/dev/${device}"`, ...bind(`/dev/${device}`, `/dev/${device}`, false)]),
-        ...["stdin", "stdout", "stderr"].map((name, fd) => `ln -s /proc/self/fd/${fd} "$root/dev/${name}"`),
-        "ln -s /proc/self/fd \"$root/dev/fd\"",
-        ...(pod.container.volumeMounts ?? []).flatMap((mount: any) => {
-            const volume = pod.podSpec.volumes.find((v: any) => v.name === mount.name);
-            return [`mkdir -p "$root"${quote(mount.mountPath)}`, ...bind(pod.mounts[mount.mountPath], mount.mountPath, Boolean(mount.readOnly || volume.configMap))];
-        }),
-        "mount -t proc proc \"$root/proc\"",
-        ...(podNetwork ? ["ip link set lo up"] : []),
-        // readOnlyRootFilesystem: only the volumes stay writable.
-        "mount -o remount,ro \"$root\"",
-        "PATH=$container_path",
-        `exec ${tool("chroot")} "$root" ${dropPrivileges(who).join(" ")} /bin/sh -c 'echo >&3; exec 3>&-; exec "$@"' container "$@"`,
-    ].join("\n");
-}
-
 export interface ContainerOptions {
-    /** PID 1's command instead of the container's (a stand-in for part of the image's entrypoint). */
+    /** PID 1's command instead of the container's (a stand-in for part of the image's entrypoint, or a one-off command). */
     readonly command?: readonly string[];
     /**
-     * Who owns the pipe that is PID 1's stdout and stderr: root (the default), as where the runtime
-     * does not hand it to the container's user (user-namespaced pods, runtimes that do not chown), or
+     * Who owns the pipes that are PID 1's stdout and stderr: root (the default), as where the runtime
+     * does not hand them to the container's user (user-namespaced pods, runtimes that do not chown), or
      * the container's user, as runc does for a plain pod.
      */
     readonly logOwner?: "root" | "container";
     /** Its own network namespace with loopback only, as a pod has; default the host's network. */
     readonly podNetwork?: boolean;
-    /** Added to the container's environment. */
+    /** Names cluster DNS would answer, as lines of the pod's /etc/hosts: name → address. */
+    readonly hosts?: Record<string, string>;
+    /** Added to the container's environment (say, the Service's port on loopback). */
     readonly env?: Record<string, string>;
 }
 
+/** The files a runtime and the kubelet write into every container's /etc. */
+function etcFiles(image: ImageStandIn, options: ContainerOptions): Record<string, string> {
+    const users = Object.entries({ 0: "root", ...image.users });
+    const hosts = { localhost: "127.0.0.1", ...options.hosts };
+    return {
+        passwd: users.map(([uid, name]) => `${name}:x:${uid}:${uid}::/:/bin/sh\n`).join(""),
+        group: users.map(([gid, name]) => `${name}:x:${gid}:\n`).join(""),
+        hosts: Object.entries(hosts).map(([name, address]) => `${address} ${name}\n`).join(""),
+    };
+}
+
+/**
+ * The runtime's part, run as root by PID 1 of the new namespaces before it becomes the container's
+ * process: build the root file system (the image's files read-only, /dev with the usual devices and
+ * a /dev/shm, /proc, the volumes at their mount paths, read-only where the pod says so), make it
+ * read-only, then chroot, drop to the container's user, tell the harness its host pid on fd 3, and
+ * exec the container's command ("$@") with exactly its environment.
+ */
+function setupScript(pod: Materialised, image: ImageStandIn, instance: string, who: Identity, options: ContainerOptions): string {
+    const bind = (from: string, to: string, readOnly: boolean) => [
+        `mount --bind ${quote(from)} "$root"${quote(to)}`,
+        ...(readOnly ? [`mount -o remount,bind,ro "$root"${quote(to)}`] : []),
+    ];
+    const devices = ["null", "zero", "full", "random", "urandom"];
+    const etc = etcFiles(image, options);
+    for (const [file, content] of Object.entries(etc)) {
+        fs.writeFileSync(path.join(instance, file), content);
+    }
+    const declaresPwd = "PWD" in { ...pod.env, ...options.env };
+    return [
+        "set -eu",
+        "container_path=$PATH",
+        `PATH=${SYSTEM_PATH.join(":")}`,
+        // The host's /proc is still mounted: its /proc/self is this process by its host pid.
+        "read -r host_pid _ </proc/self/stat",
+        `root=${quote(path.join(instance, "root"))}`,
+        "mount -t tmpfs -o mode=755 container-root \"$root\"",
+        "mkdir \"$root/usr\" \"$root/etc\" \"$root/proc\" \"$root/dev\" \"$root/dev/shm\"",
+        ...bind("/usr", "/usr", true),
+        ...["bin", "sbin", "lib", "lib64"].filter((dir) => fs.existsSync(`/${dir}`)).flatMap((dir) => fs.lstatSync(`/${dir}`).isSymbolicLink()
+            ? [`ln -s ${quote(fs.readlinkSync(`/${dir}`))} "$root/${dir}"`]
+            : [`mkdir "$root/${dir}"`, ...bind(`/${dir}`, `/${dir}`, true)]),
+        ...(image.programs === undefined ? [] : ["mkdir -p \"$root/opt/image\"", ...bind(image.programs, "/opt/image", true)]),
+        ...bind("/etc", "/etc", true),
+        ...Object.keys(etc).flatMap((file) => bind(path.join(instance, file), `/etc/${file}`, true)),
+        ...devices.flatMap((device) => [`touch "$root/dev/${device}"`, ...bind(`/dev/${device}`, `/dev/${device}`, false)]),
+        ...["stdin", "stdout", "stderr"].map((name, fd) => `ln -s /proc/self/fd/${fd} "$root/dev/${name}"`),
+        "ln -s /proc/self/fd \"$root/dev/fd\"",
+        // The runtime's default /dev/shm; a volume mounted there covers it.
+        "mount -t tmpfs -o mode=1777,nosuid,nodev,noexec,size=64m shm \"$root/dev/shm\"",
+        ...Object.entries(pod.mounts).flatMap(([containerPath, hostPath]) => [
+            `mkdir -p "$root"${quote(containerPath)}`,
+            ...bind(hostPath, containerPath, pod.readOnlyMounts.includes(containerPath)),
+        ]),
+        "mount -t proc proc \"$root/proc\"",
+        ...(options.podNetwork ? ["ip link set lo up"] : []),
+        // readOnlyRootFilesystem: only the volumes stay writable.
+        "mount -o remount,ro \"$root\"",
+        "PATH=$container_path",
+        `exec ${tool("chroot")} "$root" ${dropPrivileges(who).join(" ")} /bin/sh -c ` +
+            `'echo "$0" >&3; exec 3>&-;${declaresPwd ? "" : " unset PWD;"} exec "$@"' "$host_pid" "$@"`,
+    ].join("\n");
+}
 
 export interface Stopped {
     /** The preStop hook's exit, when the container has one. */
@@ -305,8 +366,10 @@ export interface Stopped {
 export interface RunningContainer {
     /** Host pid of the container's PID 1. */
     readonly pid: number;
-    /** Everything PID 1 and its children wrote to their stdout and stderr: the container log. */
+    /** Everything PID 1 and its children wrote to their stdout and stderr, as they wrote it: the container log. */
     log(): string;
+    /** The two streams of the container log, apart, as the runtime keeps them. */
+    streams(): { readonly stdout: string; readonly stderr: string };
     /** Resolves once the container log matches. */
     logMatch(pattern: RegExp): Promise<void>;
     /**
@@ -324,39 +387,41 @@ export interface RunningContainer {
     readonly exited: Promise<Stopped["exit"]>;
 }
 
+/** A named pipe that stands for one of the container's output streams; the harness holds the read end, as the runtime's shim does. */
+function outputPipe(file: string, owner: Identity | undefined, onData: (chunk: string) => void): { writer: number; ended: Promise<void> } {
+    spawnSync(tool("mkfifo")!, ["-m", "600", file]);
+    if (owner) {
+        fs.chownSync(file, owner.uid, owner.gid);
+    }
+    const reader = new net.Socket({ fd: fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK), readable: true, writable: false });
+    reader.setEncoding("utf8");
+    reader.on("data", onData);
+    const ended = new Promise<void>((resolve) => reader.on("end", resolve));
+    return { writer: fs.openSync(file, fs.constants.O_WRONLY), ended };
+}
+
 let containerCount = 0;
 
 /** Starts the materialised container as a runtime does; see `containersUnavailable` for what it needs. */
 export async function startContainer(pod: Materialised, image: ImageStandIn, options: ContainerOptions = {}): Promise<RunningContainer> {
+    const unavailable = containersUnavailable();
+    if (unavailable) {
+        throw new Error(`cannot run a container as a runtime would: ${unavailable}`);
+    }
     const who = identity(pod);
-    for (const mount of pod.container.volumeMounts ?? []) {
-        const volume = pod.podSpec.volumes.find((v: any) => v.name === mount.name);
-        if (!volume.configMap) {
-            // As the kubelet applies fsGroup: group-owned, group-writable, setgid.
-            fs.chownSync(pod.mounts[mount.mountPath], 0, who.groups[0] ?? who.gid);
-            fs.chmodSync(pod.mounts[mount.mountPath], 0o2775);
-        }
-    }
     const instance = path.join(pod.dir, `container-${++containerCount}`);
-    const root = path.join(instance, "root");
-    fs.mkdirSync(root, { recursive: true });
-    const pipe = path.join(instance, "stdio");
-    spawnSync(tool("mkfifo")!, ["-m", "600", pipe]);
-    if (options.logOwner === "container") {
-        fs.chownSync(pipe, who.uid, who.gid);
-    }
-    // The harness holds the read end, as the runtime's shim does.
-    const reader = new net.Socket({ fd: fs.openSync(pipe, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK), readable: true, writable: false });
-    const writer = fs.openSync(pipe, fs.constants.O_WRONLY);
+    fs.mkdirSync(path.join(instance, "root"), { recursive: true });
     let log = "";
+    const streams = { stdout: "", stderr: "" };
     let logEnded = false;
     const logWaiters = new Set<() => void>();
-    const logged = new Promise<void>((resolve) => reader.on("end", resolve));
-    reader.on("data", (chunk) => {
-        log += chunk;
-        logWaiters.forEach((waiter) => waiter());
-    });
-    reader.on("end", () => {
+    const output = (["stdout", "stderr"] as const).map((stream) => outputPipe(path.join(instance, stream),
+        options.logOwner === "container" ? who : undefined, (chunk) => {
+            log += chunk;
+            streams[stream] += chunk;
+            logWaiters.forEach((waiter) => waiter());
+        }));
+    const logged = Promise.all(output.map(({ ended }) => ended)).then(() => {
         logEnded = true;
         logWaiters.forEach((waiter) => waiter());
     });
@@ -364,25 +429,31 @@ export async function startContainer(pod: Materialised, image: ImageStandIn, opt
     const env = { ...pod.env, PATH: image.path, ...options.env };
     const command = options.command ?? pod.container.command ?? image.entrypoint;
     const runtime = spawn(tool("unshare")!, ["--mount", "--pid", "--fork", "--kill-child", ...(options.podNetwork ? ["--net"] : []),
-        "--", "/bin/sh", "-c", setupScript(pod, image, root, who, Boolean(options.podNetwork)), "setup", ...command], {
+        "--", "/bin/sh", "-c", setupScript(pod, image, instance, who, options), "setup", ...command], {
         env,
-        stdio: ["ignore", writer, writer, "pipe"],
+        stdio: ["ignore", output[0].writer, output[1].writer, "pipe"],
     });
-    fs.closeSync(writer);
+    output.forEach(({ writer }) => fs.closeSync(writer));
     const exited = new Promise<Stopped["exit"]>((resolve) => runtime.once("exit", (code, signal) => resolve({ code, signal })))
         .then(async (exit) => {
             await logged;
             return exit;
         });
-    const started = await new Promise<boolean>((resolve) => {
-        runtime.stdio[3]!.once("data", () => resolve(true));
-        runtime.once("exit", () => resolve(false));
+    // PID 1 says its host pid just before it execs the container's command; unshare's exit closes fd 3 if it never does.
+    const pid = await new Promise<number | undefined>((resolve) => {
+        let said = "";
+        runtime.stdio[3]!.on("data", (chunk) => {
+            said += chunk;
+            if (said.endsWith("\n")) {
+                resolve(Number(said));
+            }
+        });
+        runtime.once("close", () => resolve(undefined));
     });
-    if (!started) {
+    if (pid === undefined) {
         await exited;
         throw new Error(`the container did not start:\n${log}`);
     }
-    const pid = Number(fs.readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, "utf8").trim());
 
     const exec = (command: readonly string[], timeoutSeconds?: number) => {
         const child = spawn(tool("nsenter")!, ["--target", String(pid), "--mount", "--pid", "--net", "--root", "--wd", "--",
@@ -412,6 +483,7 @@ export async function startContainer(pod: Materialised, image: ImageStandIn, opt
     return {
         pid,
         log: () => log,
+        streams: () => ({ ...streams }),
         logMatch: (pattern) => new Promise<void>((resolve, reject) => {
             const check = () => {
                 if (pattern.test(log)) {
@@ -445,4 +517,15 @@ export async function startContainer(pod: Materialised, image: ImageStandIn, opt
         },
         exited,
     };
+}
+
+/**
+ * Runs a command as the only container of a Job's pod or a one-off pod: `startContainer` with the
+ * command as PID 1, to its end; its stdout and stderr apart.
+ */
+export async function runInContainer(pod: Materialised, image: ImageStandIn, command: readonly string[],
+    options: Omit<ContainerOptions, "command"> = {}): Promise<Exit> {
+    const container = await startContainer(pod, image, { ...options, command });
+    const exit = await container.exited;
+    return { ...exit, ...container.streams() };
 }

@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
+import { ClusterReader, useClusterReader } from "../../lib/clusterReader";
 import { PROJECT } from "../../lib/settings";
 
 export interface RecordedResource {
@@ -32,6 +33,8 @@ export interface ProgramRun {
     one(type: string): RecordedResource;
     /** The Deployment with this Pulumi resource name ("postgres", "pod-watcher"); fails when absent. */
     deployment(name: string): RecordedResource;
+    /** The resource of a type with this Pulumi resource name ("postgres-data"); fails when absent. */
+    named(type: string, name: string): RecordedResource;
 }
 
 export const LOAD_BALANCER_IP = "203.0.113.10";
@@ -47,6 +50,7 @@ const MOCKED_TYPES: Record<string, (name: string, inputs: any) => Record<string,
     "kubernetes:core/v1:PersistentVolumeClaim": k8sObject,
     "kubernetes:core/v1:ServiceAccount": k8sObject,
     "kubernetes:apps/v1:Deployment": k8sObject,
+    "kubernetes:batch/v1:CronJob": k8sObject,
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": k8sObject,
     "kubernetes:rbac.authorization.k8s.io/v1:Role": k8sObject,
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": k8sObject,
@@ -130,13 +134,22 @@ export function valueOf<T>(output: pulumi.Input<T>): Promise<T> {
 
 const INDEX = path.resolve(__dirname, "../../index.ts");
 
+/** The cluster as the program's own reads see it: nothing retained exists, the load balancer has its address. */
+export const EMPTY_CLUSTER: ClusterReader = {
+    namespaceAnnotations: async () => undefined,
+    claimAnnotations: async () => undefined,
+    loadBalancer: async () => ({ ageSeconds: 1, ingress: [{ ip: LOAD_BALANCER_IP }], events: [] }),
+};
+
 /**
  * Runs index.ts with the given stack config (keys without the project prefix).
  * `secretKeys` are passed as secret config, as `pulumi config set --secret` would.
  */
-export async function runProgram(config: Record<string, string>, secretKeys: readonly string[] = [], options: { preview?: boolean } = {}): Promise<ProgramRun> {
+export async function runProgram(config: Record<string, string>, secretKeys: readonly string[] = [],
+    options: { preview?: boolean; cluster?: ClusterReader } = {}): Promise<ProgramRun> {
     const mocks = new RecordingMocks();
-    await pulumi.runtime.setMocks(mocks, PROJECT, "dev", options.preview ?? false);
+    useClusterReader(options.cluster ?? EMPTY_CLUSTER);
+    await pulumi.runtime.setMocks(mocks, PROJECT, "dev", options.preview ?? false, "organization");
     const prefixed = Object.fromEntries(Object.entries(config).map(([key, value]) => [`${PROJECT}:${key}`, value]));
     pulumi.runtime.setAllConfig(prefixed, secretKeys.map((key) => `${PROJECT}:${key}`));
 
@@ -163,6 +176,13 @@ export async function runProgram(config: Record<string, string>, secretKeys: rea
     });
     const outputs = Object.fromEntries(Object.entries(exportsOfIndex).map(([key, value]) => [key, pulumi.output(value)]));
     const ofType = (type: string) => resources.filter((resource) => resource.type === type);
+    const named = (type: string, name: string) => {
+        const found = ofType(type).find((resource) => resource.name === name);
+        if (!found) {
+            throw new Error(`no ${type} named ${name}`);
+        }
+        return found;
+    };
     return {
         resources,
         outputs,
@@ -174,12 +194,7 @@ export async function runProgram(config: Record<string, string>, secretKeys: rea
             }
             return found[0];
         },
-        deployment(name: string) {
-            const found = ofType("kubernetes:apps/v1:Deployment").find((resource) => resource.name === name);
-            if (!found) {
-                throw new Error(`no Deployment ${name}`);
-            }
-            return found;
-        },
+        deployment: (name: string) => named("kubernetes:apps/v1:Deployment", name),
+        named,
     };
 }

@@ -5,6 +5,10 @@
  * flaps) are counted and summed up in the one recovery mail, sent once a pod has stayed ready for
  * the threshold. A graceful stop is announced by the preStop hook, so the watcher stays silent
  * about it unless no pod is ready again within the threshold; it mails the recovery.
+ *
+ * What happened while the watcher could not see (a watch gap, before a new watcher's first look)
+ * is judged from what the statuses prove, never from a field the last copy lacks. Failures come from
+ * `podFailures`; another kind of watched object (backup Jobs) would add its own source of failures.
  */
 import type { PodView } from "./podView";
 
@@ -12,6 +16,8 @@ interface PodMemory {
     readonly restarts: number;
     readonly phase: string;
     readonly terminating: boolean;
+    readonly ready: boolean;
+    readonly resourceVersion?: string;
 }
 
 export interface Incident {
@@ -25,6 +31,7 @@ export interface Incident {
     readonly flaps: number;
 }
 
+/** Plain data (JSON), so that a restarted watcher can carry on from it. */
 export interface WatchState {
     readonly pods: Readonly<Record<string, PodMemory>>;
     /** Since when no ready pod (that is not terminating) has been seen; undefined while one is. */
@@ -41,13 +48,21 @@ export interface Observation {
     readonly at: number;
     /** Every PostgreSQL pod the API currently has. */
     readonly pods: readonly PodView[];
-    /** A pod the API just removed, if this observation is a deletion. */
-    readonly deleted?: PodView;
+    /** Pods the API removed since the last observation. */
+    readonly deleted?: readonly PodView[];
+    /**
+     * The watcher cannot vouch for what happened between this time and `at`: the time of its last
+     * sure look before this observation (the start of a watch gap, or, for a new watcher, how far
+     * back it looks). What the pods' statuses show happened since then is news. Default `at`.
+     */
+    readonly unseenSince?: number;
 }
 
 export interface Decision {
     readonly kind: "down" | "recovered";
     readonly reason: string;
+    /** When the failure began (or the pod was ready again), as far as the watcher can tell: the mail's "When". */
+    readonly since: number;
     /** The pod the alert is about, when there is one. */
     readonly pod?: PodView;
     readonly exitCode?: number;
@@ -60,49 +75,118 @@ export interface Decision {
 interface Failure {
     readonly reason: string;
     readonly pod: PodView;
+    readonly since: number;
     readonly exitCode?: number;
     readonly previousLog: boolean;
+    readonly notes?: string[];
 }
 
-export function initialState(at: number): WatchState {
-    // Counting from start-up catches a pod that never becomes ready.
-    return { pods: {}, noReadySince: at, downMailed: false };
+export function initialState(): WatchState {
+    // noReadySince is set by the first observation, so a pod that never becomes ready is caught.
+    return { pods: {}, downMailed: false };
 }
 
 const seconds = (ms: number) => `${Math.round(ms / 1000)}s`;
+const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Failures this snapshot shows that the previous ones did not. */
-function newFailures(state: WatchState, observation: Observation): { failures: Failure[]; gracefulStop?: PodView } {
+/** A time from the pod's status, kept inside the span the observation can speak for. */
+function within(time: number | undefined, from: number, to: number): number {
+    return time === undefined ? to : Math.min(to, Math.max(from, time));
+}
+
+const failedTermination = (pod: PodView) =>
+    [pod.lastTerminated, pod.terminated].find((end) => end !== undefined && (end.exitCode !== 0 || end.reason === "OOMKilled"));
+
+/** When a pod stopped serving, if its status says: deletion asked for, or the Ready condition turned False. */
+function notReadyFrom(pod: PodView): number | undefined {
+    const times = [pod.terminating ? pod.deletionRequestedAt : undefined, pod.ready ? undefined : pod.readyChangedAt]
+        .filter((time): time is number => time !== undefined);
+    return times.length > 0 ? Math.min(...times) : undefined;
+}
+
+/**
+ * Failures of the PostgreSQL pods this snapshot shows that the previous ones did not.
+ * (Pod-specific; the incident handling in `decide` works on any failure.)
+ */
+function podFailures(state: WatchState, observation: Observation): { failures: Failure[]; gracefulStop?: PodView } {
     const failures: Failure[] = [];
+    const unseen = observation.unseenSince ?? observation.at;
+    const when = (time: number | undefined) => within(time, unseen, observation.at);
     let gracefulStop: PodView | undefined;
     for (const pod of observation.pods) {
         const before = state.pods[pod.uid];
         if (before === undefined) {
-            // A pod seen for the first time carries no news; an outage it is part of shows as "not ready".
+            // A pod seen for the first time carries news only if its status shows a failure the watcher could not see.
+            const end = failedTermination(pod);
+            if (end?.finishedAt !== undefined && end.finishedAt >= unseen && unseen < observation.at) {
+                failures.push({
+                    reason: pod.phase === "Failed" ? (pod.reason ?? "pod failed") : end.reason, pod, since: when(end.finishedAt),
+                    exitCode: end.exitCode, previousLog: end === pod.lastTerminated,
+                    notes: [`Found in the pod's status: the container ended at ${iso(end.finishedAt)}, while the watcher was not watching (since ${iso(unseen)}).`],
+                });
+            }
             continue;
         }
         if (pod.restarts > before.restarts) {
             const last = pod.lastTerminated ?? pod.terminated;
             const exit = last?.reason ?? "container restarted";
             const reason = pod.waitingReason === "CrashLoopBackOff" ? `CrashLoopBackOff, last exit ${exit}` : exit;
-            failures.push({ reason, pod, exitCode: last?.exitCode, previousLog: true });
+            failures.push({ reason, pod, since: when(last?.finishedAt), exitCode: last?.exitCode, previousLog: true });
         }
         if (pod.phase === "Failed" && before.phase !== "Failed") {
-            failures.push({ reason: pod.reason ?? "pod failed", pod, exitCode: pod.terminated?.exitCode, previousLog: false });
+            failures.push({ reason: pod.reason ?? "pod failed", pod, since: when(pod.terminated?.finishedAt), exitCode: pod.terminated?.exitCode, previousLog: false });
         }
         if (pod.terminating && !before.terminating) {
-            if ((pod.gracePeriodSeconds ?? 1) > 0 && pod.phase === "Running") {
+            // No preStop hook runs on a lost node, whatever the grace period.
+            if ((pod.gracePeriodSeconds ?? 1) > 0 && pod.phase === "Running" && !pod.nodeLost) {
                 gracefulStop = pod;
             } else {
-                failures.push({ reason: "pod deleted without a graceful stop", pod, previousLog: false });
+                failures.push({ reason: pod.nodeLost ? "node lost" : "pod deleted without a graceful stop", pod, since: when(notReadyFrom(pod)), previousLog: false });
             }
         }
     }
-    const deleted = observation.deleted;
-    if (deleted && !state.pods[deleted.uid]?.terminating && (deleted.gracePeriodSeconds ?? 0) === 0) {
-        failures.push({ reason: "pod deleted without a graceful stop", pod: deleted, previousLog: false });
+    for (const deleted of observation.deleted ?? []) {
+        const before = state.pods[deleted.uid];
+        // The copy the watcher last saw: the pod vanished while the watch was down and how it ended is unknown.
+        // It is judged by whether a pod is ready again within the threshold, like any other outage.
+        const vanished = before?.resourceVersion !== undefined && before.resourceVersion === deleted.resourceVersion;
+        if (!vanished && !before?.terminating && deleted.terminating && deleted.gracePeriodSeconds === 0) {
+            failures.push({ reason: deleted.nodeLost ? "node lost" : "pod deleted without a graceful stop", pod: deleted, since: observation.at, previousLog: false });
+        }
     }
     return { failures, gracefulStop };
+}
+
+/**
+ * Since when no pod has been ready, from what the statuses tell: the pods that were ready stopped
+ * at their Ready condition's change or deletion; one that vanished stopped no later than its
+ * replacement was created. Unknown: now.
+ */
+function outageStart(state: WatchState, observation: Observation): number {
+    const unseen = observation.unseenSince ?? observation.at;
+    const byUid = new Map(observation.pods.map((pod) => [pod.uid, pod]));
+    const newPods = observation.pods.filter((pod) => state.pods[pod.uid] === undefined);
+    const replacedAt = newPods.length > 0 && newPods.every((pod) => pod.createdAt !== undefined)
+        ? Math.min(...newPods.map((pod) => pod.createdAt as number)) : undefined;
+    const wereReady = Object.entries(state.pods).filter(([, memory]) => memory.ready && !memory.terminating).map(([uid]) => uid);
+    const stops = wereReady.length > 0
+        ? wereReady.map((uid) => (byUid.has(uid) ? notReadyFrom(byUid.get(uid) as PodView) : replacedAt))
+        : observation.pods.map(notReadyFrom);
+    const known = stops.length > 0 && stops.every((time) => time !== undefined);
+    return within(known ? Math.max(...(stops as number[])) : undefined, unseen, observation.at);
+}
+
+/** An outage that began and ended while the watcher could not see it, if the statuses prove one. */
+function unseenOutage(state: WatchState, observation: Observation, readyPods: readonly PodView[]): { start: number; end: number } | undefined {
+    if (observation.unseenSince === undefined || readyPods.some((pod) => state.pods[pod.uid]?.ready && !state.pods[pod.uid]?.terminating)) {
+        return undefined;
+    }
+    const readyFrom = readyPods.map((pod) => pod.readyChangedAt);
+    if (readyFrom.some((time) => time === undefined)) {
+        return undefined;
+    }
+    const end = within(Math.min(...(readyFrom as number[])), observation.unseenSince, observation.at);
+    return { start: Math.min(end, outageStart(state, { ...observation, at: end })), end };
 }
 
 function describeNoReadyPod(pods: readonly PodView[], forMs: number): string {
@@ -124,29 +208,31 @@ export interface Outcome {
 
 export function decide(state: WatchState, observation: Observation, thresholdMs: number): Outcome {
     const now = observation.at;
+    const unseen = observation.unseenSince ?? now;
     const decisions: Decision[] = [];
     const counted: string[] = [];
-    const { failures, gracefulStop } = newFailures(state, observation);
+    const { failures, gracefulStop } = podFailures(state, observation);
     const readyPods = observation.pods.filter((pod) => pod.ready && !pod.terminating);
-    const noReadySince = readyPods.length > 0 ? undefined : (state.noReadySince ?? now);
+    const noReadySince = readyPods.length > 0 ? undefined : (state.noReadySince ?? outageStart(state, observation));
     let incident = state.incident;
     let downMailed = state.downMailed;
     let readySince = state.readySince;
 
-    const mailDown = (reason: string, pod: PodView | undefined, failure?: Failure, notes: string[] = []) => {
+    const mailDown = (reason: string, since: number, pod: PodView | undefined, failure?: Failure, notes: string[] = []) => {
         decisions.push({
-            kind: "down", reason, pod, exitCode: failure?.exitCode, restarts: pod?.restarts, notes, previousLog: failure?.previousLog ?? false,
+            kind: "down", reason, since, pod, exitCode: failure?.exitCode, restarts: pod?.restarts, notes: [...notes, ...(failure?.notes ?? [])],
+            previousLog: failure?.previousLog ?? false,
         });
         downMailed = true;
     };
 
     for (const failure of failures) {
         if (incident === undefined) {
-            incident = { openedAt: now, reason: failure.reason, announcedBy: "watcher", furtherFailures: 0, flaps: 0 };
-            mailDown(failure.reason, failure.pod, failure);
+            incident = { openedAt: failure.since, reason: failure.reason, announcedBy: "watcher", furtherFailures: 0, flaps: 0 };
+            mailDown(failure.reason, failure.since, failure.pod, failure);
         } else if (!downMailed) {
             // After a graceful stop, a failure is news the preStop mail did not cover.
-            mailDown(failure.reason, failure.pod, failure, [`This follows a graceful stop at ${new Date(incident.openedAt).toISOString()}.`]);
+            mailDown(failure.reason, failure.since, failure.pod, failure, [`This follows a graceful stop at ${iso(incident.openedAt)}.`]);
         } else {
             incident = { ...incident, furtherFailures: incident.furtherFailures + 1 };
             counted.push(failure.reason);
@@ -163,19 +249,30 @@ export function decide(state: WatchState, observation: Observation, thresholdMs:
         const reason = describeNoReadyPod(observation.pods, now - noReadySince);
         const notes = incident?.announcedBy === "preStop hook" ? ["The pod was stopped gracefully and no replacement is ready yet."] : [];
         incident ??= { openedAt: noReadySince, reason, announcedBy: "watcher", furtherFailures: 0, flaps: 0 };
-        mailDown(reason, observation.pods[0], undefined, notes);
+        mailDown(reason, noReadySince, observation.pods[0], undefined, notes);
+    }
+
+    const missed = incident === undefined ? unseenOutage(state, observation, readyPods) : undefined;
+    if (missed !== undefined && missed.end - missed.start >= thresholdMs) {
+        const reason = `no ready PostgreSQL pod for ${seconds(missed.end - missed.start)} while the watcher was not watching`;
+        incident = { openedAt: missed.start, reason, announcedBy: "watcher", furtherFailures: 0, flaps: 0 };
+        mailDown(reason, missed.start, readyPods[0], undefined, [`Ready again since ${iso(missed.end)}.`]);
+        readySince = missed.end;
     }
 
     if (incident !== undefined) {
         if (readyPods.length > 0) {
-            readySince ??= now;
+            const readyFrom = readyPods.map((pod) => pod.readyChangedAt);
+            readySince ??= within(readyFrom.every((time) => time !== undefined) ? Math.min(...(readyFrom as number[])) : undefined, unseen, now);
             if (now - readySince >= thresholdMs) {
-                const notes = [`Down for ${seconds(readySince - incident.openedAt)}, since ${new Date(incident.openedAt).toISOString()} (${incident.reason}).`];
+                const notes = [`Down for ${seconds(readySince - incident.openedAt)}, since ${iso(incident.openedAt)} (${incident.reason}).`];
                 if (incident.furtherFailures > 0 || incident.flaps > 0) {
                     notes.push(`During the incident: ${incident.furtherFailures} further failure(s) and ${incident.flaps} flap(s), not mailed one by one.`);
                 }
                 notes.push(`Ready without a break for ${seconds(now - readySince)}.`);
-                decisions.push({ kind: "recovered", reason: "a PostgreSQL pod is ready again", pod: readyPods[0], restarts: readyPods[0].restarts, notes, previousLog: false });
+                decisions.push({
+                    kind: "recovered", reason: "a PostgreSQL pod is ready again", since: readySince, pod: readyPods[0], restarts: readyPods[0].restarts, notes, previousLog: false,
+                });
                 incident = undefined;
                 downMailed = false;
                 readySince = undefined;
@@ -188,7 +285,7 @@ export function decide(state: WatchState, observation: Observation, thresholdMs:
 
     const pods: Record<string, PodMemory> = {};
     for (const pod of observation.pods) {
-        pods[pod.uid] = { restarts: pod.restarts, phase: pod.phase, terminating: pod.terminating };
+        pods[pod.uid] = { restarts: pod.restarts, phase: pod.phase, terminating: pod.terminating, ready: pod.ready, resourceVersion: pod.resourceVersion };
     }
     return { state: { pods, noReadySince, readySince, incident, downMailed }, decisions, counted };
 }
