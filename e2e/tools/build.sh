@@ -15,6 +15,10 @@
 #                     (default e2e/tools/STATUS, untracked)
 set -euo pipefail
 
+# Everything runs inside main(): bash parses the whole function before it starts,
+# so editing this file while a build runs cannot derail that build.
+main() {
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
 # shellcheck source=versions.env
@@ -188,3 +192,7 @@ if ((${#failed[@]})); then
   exit 1
 fi
 echo "$bin"
+}
+
+main "$@"
+exit
