@@ -186,6 +186,7 @@ if want kwok || want kwokctl; then
 fi
 
 report total "" "" $((SECONDS - t_start))
+status bin-dir "$key" "$bin"
 if ((${#failed[@]})); then
   echo "build.sh: failed: ${failed[*]}" >&2
   echo "$bin"
