@@ -17,12 +17,13 @@ describe("the pod watcher under mocks", () => {
         run = await runProgram({ ...config, sendgridApiKey: API_KEY }, [...secretKeys, "sendgridApiKey"]);
     });
 
-    it("has a namespaced Role that only reads pods and their logs: no secrets, no wildcards, no ClusterRole", () => {
+    it("has a namespaced Role that only reads pods, their logs and Jobs: no secrets, no wildcards, no ClusterRole", () => {
         const role = run.one("kubernetes:rbac.authorization.k8s.io/v1:Role").inputs;
         assert.strictEqual(role.metadata.namespace, "workshop");
         assert.deepStrictEqual(role.rules, [
             { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
             { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
+            { apiGroups: ["batch"], resources: ["jobs"], verbs: ["get", "list", "watch"] },
         ]);
         assert.ok(!JSON.stringify(role.rules).includes("*"));
         assert.ok(!JSON.stringify(role.rules).includes("secrets"));
@@ -60,6 +61,19 @@ describe("the pod watcher under mocks", () => {
         }
     });
 
+    it("watches the backup Jobs by the labels the CronJob gives them, with the schedule's longest interval", () => {
+        const env = run.deployment("pod-watcher").inputs.spec.template.spec.containers[0].env;
+        const value = (name: string) => env.find((e: any) => e.name === name)?.value;
+        const jobLabels = run.one("kubernetes:batch/v1:CronJob").inputs.spec.jobTemplate.metadata.labels;
+        const selector: string = value("BACKUP_SELECTOR");
+        assert.match(selector, /app\.kubernetes\.io\/component=backup/);
+        for (const pair of selector.split(",")) {
+            const [key, label] = pair.split("=");
+            assert.strictEqual(jobLabels[key], label, pair);
+        }
+        assert.strictEqual(value("BACKUP_INTERVAL_SECONDS"), "86400", "15 2 * * *: daily");
+    });
+
     it("has readiness and liveness exec probes that read its verdict files in a memory emptyDir, under a read-only root and no port", () => {
         const spec = run.deployment("pod-watcher").inputs.spec.template.spec;
         const container = spec.containers[0];
@@ -86,6 +100,14 @@ describe("the pod watcher under mocks", () => {
     it("ships its bundle compressed in a ConfigMap under the 1 MiB limit", () => {
         const bundle = run.ofType("kubernetes:core/v1:ConfigMap").find((c) => c.inputs.binaryData?.["pod-watcher.js.gz"])!;
         assert.ok(Buffer.byteLength(JSON.stringify(bundle.inputs)) < 1024 * 1024);
+    });
+
+    it("neither watches Jobs nor may read them when backups are off", async () => {
+        const { config, secretKeys } = devStack();
+        const off = await runProgram({ ...config, backupEnabled: "false" }, secretKeys.filter((key) => key !== "backupPassword"));
+        assert.deepStrictEqual(off.one("kubernetes:rbac.authorization.k8s.io/v1:Role").inputs.rules.map((rule: any) => rule.resources), [["pods"], ["pods/log"]]);
+        const env = off.deployment("pod-watcher").inputs.spec.template.spec.containers[0].env.map((e: any) => e.name);
+        assert.ok(!env.some((name: string) => name.startsWith("BACKUP_")), env.join(" "));
     });
 
     it("is not deployed when watcherEnabled is false", async () => {
