@@ -175,7 +175,7 @@ export function watcherPodSpec(args: WatcherPodArgs): PodSpec {
             // restart gives a fresh CA bundle, token and connections, and the emptyDir keeps its state.
             readinessProbe: { exec: watcherProbe("ready"), periodSeconds: 5, failureThreshold: 1, timeoutSeconds: 2 },
             livenessProbe: { exec: watcherProbe("live"), periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
-            // From `npm run bench`: peak RSS about 126 MiB under load (README). The request covers the peak, so
+            // From `npm run bench`: peak RSS about 127 MiB under load, watching pods and Jobs (README). The request covers the peak, so
             // under node memory pressure the watcher is not among the pods evicted first; the limit leaves half again.
             resources: { requests: { cpu: "20m", memory: "144Mi" }, limits: { cpu: "250m", memory: "192Mi" } },
             securityContext: restrictedContainerSecurity(NODE_UID),
