@@ -315,8 +315,12 @@ async function main(): Promise<number> {
                 assert.ok(await canI(verb, "pods", "-n", NAMESPACE), `${verb} pods`);
             }
             assert.ok(await canI("get", "pods", "--subresource=log", "-n", NAMESPACE), "get pods/log");
+            for (const verb of ["get", "list", "watch"]) {
+                assert.ok(await canI(verb, "jobs.batch", "-n", NAMESPACE), `${verb} backup jobs`);
+            }
             for (const denied of [["get", "secrets"], ["list", "secrets"], ["delete", "pods"], ["create", "pods"], ["get", "configmaps"],
-                ["patch", "deployments"], ["create", "pods", "--subresource=exec"], ["list", "pods", "-n", "default"], ["get", "nodes"]]) {
+                ["patch", "deployments"], ["create", "pods", "--subresource=exec"], ["list", "pods", "-n", "default"], ["get", "nodes"],
+                ["create", "jobs.batch"], ["delete", "jobs.batch"], ["get", "cronjobs.batch"], ["list", "jobs.batch", "-n", "default"]]) {
                 const args = denied.includes("-n") ? denied : [...denied, "-n", NAMESPACE];
                 assert.ok(!(await canI(...args)), `the watcher may not ${denied.join(" ")}`);
             }
