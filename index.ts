@@ -47,15 +47,6 @@ const postgres = new PostgresInstance("postgres", {
     },
 });
 
-if (settings.watcher.enabled && postgres.alertMailer) {
-    new PodWatcher("pod-watcher", {
-        namespace: postgres.namespace,
-        podLabels: postgres.podLabels,
-        mailer: postgres.alertMailer,
-        notReadySeconds: settings.watcher.notReadySeconds,
-    });
-}
-
 const endpoint = postgres.endpointFor({ host: settings.schema.host, port: settings.schema.port });
 
 const schema = new WorkshopSchema("workshop", {
@@ -90,6 +81,17 @@ const backup = settings.backup.enabled ? new Backup("postgres-backup", {
     superuserSecret: postgres.credentialsSecretName,
     retention: postgres.retention,
 }) : undefined;
+
+if (settings.watcher.enabled && postgres.alertMailer) {
+    new PodWatcher("pod-watcher", {
+        namespace: postgres.namespace,
+        podLabels: postgres.podLabels,
+        mailer: postgres.alertMailer,
+        notReadySeconds: settings.watcher.notReadySeconds,
+        // Its selector and interval only: no dependency, so the watcher is deployed even if the database never becomes ready.
+        backups: backup,
+    });
+}
 
 export const namespace = postgres.namespace;
 export const serviceName = postgres.serviceName;

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { labelSelector, WATCHER_BUNDLE, watcherPodSpec } from "../lib/alertSpec";
+import { labelSelector, WATCHER_BUNDLE, watcherPodSpec, WatchedBackups } from "../lib/alertSpec";
 import { CONTAINER_NAME } from "../lib/postgresSpec";
 import { DEFAULTS } from "../lib/settings";
 import { readBundle, type AlertMailer } from "./alertMailer";
@@ -15,13 +15,18 @@ export interface PodWatcherArgs {
     readonly mailer: AlertMailer;
     /** Seconds a pod may be NotReady, or absent, before it counts as down (default 60). */
     readonly notReadySeconds?: number;
+    /**
+     * The backup Jobs to watch too (the Backup component's selector and interval), when backups are
+     * on. Plain values known at preview: the watcher does not wait for the backup to be created.
+     */
+    readonly backups?: WatchedBackups;
     readonly labels?: Record<string, string>;
 }
 
 /**
  * Alerts on what preStop cannot see (crashes, OOM kills, hard evictions, lost nodes, a pod that
- * never becomes ready) from a Deployment of its own, with a namespaced Role that can only read pods
- * and their logs.
+ * never becomes ready), and on failed or missing backups, from a Deployment of its own, with a
+ * namespaced Role that can only read pods, their logs and (with backups) Jobs.
  */
 export class PodWatcher extends pulumi.ComponentResource {
     public readonly serviceAccountName: pulumi.Output<string>;
@@ -46,6 +51,7 @@ export class PodWatcher extends pulumi.ComponentResource {
             rules: [
                 { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
                 { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
+                ...(args.backups ? [{ apiGroups: ["batch"], resources: ["jobs"], verbs: ["get", "list", "watch"] }] : []),
             ],
         }, { parent: this });
 
@@ -75,6 +81,7 @@ export class PodWatcher extends pulumi.ComponentResource {
                         notReadySeconds: args.notReadySeconds ?? DEFAULTS.watcherNotReadySeconds,
                         postgresContainer: args.postgresContainer ?? CONTAINER_NAME,
                         deadlineSeconds: args.mailer.deadlineSeconds,
+                        backups: args.backups,
                     }),
                 },
             },

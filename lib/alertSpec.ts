@@ -125,6 +125,15 @@ export interface WatcherPodArgs {
     readonly postgresContainer: string;
     /** Upper bound of one alert send: the stop's grace period lets one started at SIGTERM finish. */
     readonly deadlineSeconds: number;
+    /** The backup Jobs to watch too, when backups are on. */
+    readonly backups?: WatchedBackups;
+}
+
+export interface WatchedBackups {
+    /** Label selector of the backup Jobs. */
+    readonly jobSelector: string;
+    /** Longest time between two scheduled runs: no success for twice this is an alert. */
+    readonly intervalSeconds: number;
 }
 
 /** Where the watcher writes its probe files and its state: an emptyDir, which outlives a container restart. */
@@ -165,6 +174,10 @@ export function watcherPodSpec(args: WatcherPodArgs): PodSpec {
                 { name: "POSTGRES_CONTAINER", value: args.postgresContainer },
                 { name: "HEALTH_DIR", value: WATCHER_HEALTH_DIR },
                 { name: "TERMINATION_GRACE_SECONDS", value: String(graceSeconds) },
+                ...(args.backups ? [
+                    { name: "BACKUP_SELECTOR", value: args.backups.jobSelector },
+                    { name: "BACKUP_INTERVAL_SECONDS", value: String(args.backups.intervalSeconds) },
+                ] : []),
                 // Its own pod's facts name it in the mail that pod alerts are not working.
                 ...mailerEnv(args.apiKeySecret),
             ],
@@ -172,7 +185,7 @@ export function watcherPodSpec(args: WatcherPodArgs): PodSpec {
             // restart gives a fresh CA bundle, token and connections, and the emptyDir keeps its state.
             readinessProbe: { exec: watcherProbe("ready"), periodSeconds: 5, failureThreshold: 1, timeoutSeconds: 2 },
             livenessProbe: { exec: watcherProbe("live"), periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
-            // From `npm run bench`: peak RSS about 126 MiB under load (README). The request covers the peak, so
+            // From `npm run bench`: peak RSS about 127 MiB under load, watching pods and Jobs (README). The request covers the peak, so
             // under node memory pressure the watcher is not among the pods evicted first; the limit leaves half again.
             resources: { requests: { cpu: "20m", memory: "144Mi" }, limits: { cpu: "250m", memory: "192Mi" } },
             securityContext: restrictedContainerSecurity(NODE_UID),

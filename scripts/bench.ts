@@ -11,7 +11,7 @@ import { readSqlFiles } from "../lib/sqlPlan";
 import { devStack } from "../test/support/devStack";
 import { startPostgres } from "../test/support/embeddedPostgres";
 import { startFakeSendgrid } from "../test/support/fakeSendgrid";
-import { postgresPod, startFakeKubernetes, untrustedCertificate } from "../test/support/fakeKubernetes";
+import { backupJob, postgresPod, startFakeKubernetes, untrustedCertificate } from "../test/support/fakeKubernetes";
 import { GZIP_LOADER } from "../lib/alertSpec";
 import { runProgram } from "../test/support/program";
 import { BACKUP_CLAIM, backupContainer, inBackupContainer, jobCommand, seedWorkshop } from "../test/support/backupFixture";
@@ -204,13 +204,19 @@ function realisticPod(overrides: Parameters<typeof postgresPod>[0]): any {
  * Peak resident memory (the kernel's VmHWM) of the real watcher process, started as its pod starts
  * it (gzipped bundle, loader) against an API server over TLS, through a load heavier than its life in a cluster: a crash loop of
  * 300 status updates with log reads and mails, a 410 relist with a replacement pod, bookmarks, and
- * an RBAC outage with its two mails.
+ * an RBAC outage with its two mails; with the backup Jobs watched too, the CronJob's kept history of
+ * three succeeded and three failed Jobs among them.
  */
 async function watcherMemory() {
     const labels = { "app.kubernetes.io/name": "postgresql" };
     const name = "postgres-bench";
+    const jobLabels = { "app.kubernetes.io/component": "backup" };
+    // Finished before the watcher starts, the failures before the successes: history, nothing to mail.
+    const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3600_000).toISOString();
+    const jobs = (["failed", "succeeded"] as const).flatMap((outcome, o) => [1, 2, 3].map((i) =>
+        backupJob({ name: `postgres-backup-${outcome}-${i}`, labels: jobLabels, outcome, finishedAt: hoursAgo(24 * (7 - 3 * o - i)) })));
     // TLS as in a cluster, with the test certificate trusted.
-    const kube = await startFakeKubernetes("workshop", [realisticPod({ name, labels })], { tls: { ...untrustedCertificate(), trusted: true } });
+    const kube = await startFakeKubernetes("workshop", [realisticPod({ name, labels }), ...jobs], { tls: { ...untrustedCertificate(), trusted: true } });
     const logLine = `2026-11-24 08:01:00 UTC [7] LOG:  ${"x".repeat(180)}`;
     kube.setLog(name, `${Array.from({ length: 20 }, () => logLine).join("\n")}\n`);
     const api = await startFakeSendgrid();
@@ -220,6 +226,7 @@ async function watcherMemory() {
         env: {
             KUBECONFIG: kube.kubeconfig, SENDGRID_API_URL: api.url, SENDGRID_API_KEY: "SG.bench", ALERT_TO: "ops@example.com", ALERT_FROM: "alerts@example.com",
             WATCH_NAMESPACE: "workshop", WATCH_SELECTOR: "app.kubernetes.io/name=postgresql", HEALTH_DIR: healthDir,
+            BACKUP_SELECTOR: "app.kubernetes.io/component=backup", BACKUP_INTERVAL_SECONDS: "86400",
             NOT_READY_SECONDS: "0.5", BLIND_ALERT_SECONDS: "0.5", WATCH_RETRY_SECONDS: "0.05",
         },
     });

@@ -38,6 +38,18 @@ describe("the alert message", () => {
         assert.match(down.text, /Last PostgreSQL log lines:\n {2}FATAL: out of memory/);
     });
 
+    it("about backups: names the database and the backup Job instead of a pod, and how to look at the Jobs", () => {
+        const check = "kubectl -n workshop get jobs -l app.kubernetes.io/component=backup";
+        const failed = buildAlert({ kind: "backup-failed", reason: "BackoffLimitExceeded", source: "pod watcher", at: AT, backups: { job: "postgres-backup-29012345", check } }, FACTS, "[workshop-postgres]");
+        assert.strictEqual(failed.subject, "[workshop-postgres] PostgreSQL backup FAILED: workshop/WORKSHOP (BackoffLimitExceeded)");
+        const lines = failed.text.split("\n");
+        assert.ok(lines.includes("Backup Job: postgres-backup-29012345") && lines.includes(`Check: ${check}`), failed.text);
+        assert.ok(!lines.some((line) => /^(Pod|Node|Pod IP):/.test(line)), "no pod of the stack is involved");
+        assert.ok(failed.html.includes(`<code>${check}</code>`));
+        const stopped = buildAlert({ kind: "backups-stopped", reason: "no backup has succeeded for 2d", source: "pod watcher", at: AT, backups: { check } }, FACTS, "");
+        assert.ok(!stopped.text.includes("Backup Job:"), "no Job to name");
+    });
+
     it("reads missing pod facts as unknown rather than failing", () => {
         assert.strictEqual(readPodFacts({}).node, "unknown");
     });

@@ -3,7 +3,7 @@ import { utc } from "../alerting/src/message";
 import { watcherGraceSeconds } from "../alerting/src/watch/budget";
 import { devStack } from "./support/devStack";
 import { ACCEPTED, FakeSendgrid, ScriptedAnswer, startFakeSendgrid } from "./support/fakeSendgrid";
-import { FakeKubernetes, FakeKubernetesOptions, postgresPod, startFakeKubernetes, TOKEN, untrustedCertificate } from "./support/fakeKubernetes";
+import { backupJob, FakeKubernetes, FakeKubernetesOptions, postgresPod, startFakeKubernetes, TOKEN, untrustedCertificate } from "./support/fakeKubernetes";
 import { materialise, Materialised } from "./support/kubelet";
 import { ProgramRun, runProgram } from "./support/program";
 import { spawnWatcher, WatcherProcess } from "./support/watcherProcess";
@@ -17,12 +17,13 @@ describe("the pod watcher under mocks", () => {
         run = await runProgram({ ...config, sendgridApiKey: API_KEY }, [...secretKeys, "sendgridApiKey"]);
     });
 
-    it("has a namespaced Role that only reads pods and their logs: no secrets, no wildcards, no ClusterRole", () => {
+    it("has a namespaced Role that only reads pods, their logs and Jobs: no secrets, no wildcards, no ClusterRole", () => {
         const role = run.one("kubernetes:rbac.authorization.k8s.io/v1:Role").inputs;
         assert.strictEqual(role.metadata.namespace, "workshop");
         assert.deepStrictEqual(role.rules, [
             { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
             { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
+            { apiGroups: ["batch"], resources: ["jobs"], verbs: ["get", "list", "watch"] },
         ]);
         assert.ok(!JSON.stringify(role.rules).includes("*"));
         assert.ok(!JSON.stringify(role.rules).includes("secrets"));
@@ -60,6 +61,19 @@ describe("the pod watcher under mocks", () => {
         }
     });
 
+    it("watches the backup Jobs by the labels the CronJob gives them, with the schedule's longest interval", () => {
+        const env = run.deployment("pod-watcher").inputs.spec.template.spec.containers[0].env;
+        const value = (name: string) => env.find((e: any) => e.name === name)?.value;
+        const jobLabels = run.one("kubernetes:batch/v1:CronJob").inputs.spec.jobTemplate.metadata.labels;
+        const selector: string = value("BACKUP_SELECTOR");
+        assert.match(selector, /app\.kubernetes\.io\/component=backup/);
+        for (const pair of selector.split(",")) {
+            const [key, label] = pair.split("=");
+            assert.strictEqual(jobLabels[key], label, pair);
+        }
+        assert.strictEqual(value("BACKUP_INTERVAL_SECONDS"), "86400", "15 2 * * *: daily");
+    });
+
     it("has readiness and liveness exec probes that read its verdict files in a memory emptyDir, under a read-only root and no port", () => {
         const spec = run.deployment("pod-watcher").inputs.spec.template.spec;
         const container = spec.containers[0];
@@ -86,6 +100,14 @@ describe("the pod watcher under mocks", () => {
     it("ships its bundle compressed in a ConfigMap under the 1 MiB limit", () => {
         const bundle = run.ofType("kubernetes:core/v1:ConfigMap").find((c) => c.inputs.binaryData?.["pod-watcher.js.gz"])!;
         assert.ok(Buffer.byteLength(JSON.stringify(bundle.inputs)) < 1024 * 1024);
+    });
+
+    it("neither watches Jobs nor may read them when backups are off", async () => {
+        const { config, secretKeys } = devStack();
+        const off = await runProgram({ ...config, backupEnabled: "false" }, secretKeys.filter((key) => key !== "backupPassword"));
+        assert.deepStrictEqual(off.one("kubernetes:rbac.authorization.k8s.io/v1:Role").inputs.rules.map((rule: any) => rule.resources), [["pods"], ["pods/log"]]);
+        const env = off.deployment("pod-watcher").inputs.spec.template.spec.containers[0].env.map((e: any) => e.name);
+        assert.ok(!env.some((name: string) => name.startsWith("BACKUP_")), env.join(" "));
     });
 
     it("is not deployed when watcherEnabled is false", async () => {
@@ -284,6 +306,89 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
             await watcher.printed(/"ready":true,"live":true/);
             assert.strictEqual(await pod!.probe(probes.readinessProbe.exec.command), 0, "ready");
             assert.strictEqual(await pod!.probe(probes.livenessProbe.exec.command), 0, "live");
+            assert.strictEqual(mail.requests.length, 2);
+        });
+    });
+
+    describe("watching the backup Jobs", () => {
+        const jobsPath = "/apis/batch/v1/namespaces/workshop/jobs";
+        const subject = (headline: string, reason: string) => `[workshop-postgres] ${headline}: workshop/WORKSHOP (${reason})`;
+        const text = (request: { body: any }): string[] => request.body.content[0].value.split("\n");
+        let jobLabels: Record<string, string>;
+        before(() => {
+            jobLabels = run.one("kubernetes:batch/v1:CronJob").inputs.spec.jobTemplate.metadata.labels;
+        });
+        /** Starts a Job and waits until the watcher has seen it running, as the API's watch tells it before it ends. */
+        const started = async (watcher: WatcherProcess, name: string) => {
+            kube!.emit("ADDED", backupJob({ name, labels: jobLabels, outcome: "running" }));
+            await watcher.printed(new RegExp(`"watcher":"backup-job","time":"[^"]+","job":"${name}","outcome":"running"`));
+        };
+        const ended = (name: string, outcome: "succeeded" | "failed") => {
+            const finishedAt = new Date();
+            kube!.emit("MODIFIED", backupJob({ name, labels: jobLabels, outcome, finishedAt: finishedAt.toISOString() }));
+            return finishedAt;
+        };
+
+        it("mails a failed Job once, counts the next failure into it, also across a container restart, and mails once when a backup succeeds", async () => {
+            const watcher = await setUp();
+            await watching(watcher);
+            const list = await kube!.waitForRequest((r) => r.path === jobsPath && r.query.get("watch") !== "true");
+            assert.strictEqual(list.query.get("labelSelector"), "app.kubernetes.io/name=postgresql-backup,app.kubernetes.io/instance=postgres-backup,app.kubernetes.io/component=backup");
+            await started(watcher, "postgres-backup-1");
+            const failedAt = ended("postgres-backup-1", "failed");
+            const failure = await mail!.nextRequest();
+            assert.strictEqual(failure.body.subject, subject("PostgreSQL backup FAILED", "BackoffLimitExceeded"));
+            for (const line of [`When: ${utc(failedAt)}`, "Backup Job: postgres-backup-1", "Noticed by: pod watcher", "Its log: kubectl -n workshop logs job/postgres-backup-1",
+                `Check: kubectl -n workshop get jobs -l ${list.query.get("labelSelector")}`]) {
+                assert.ok(text(failure).includes(line), `mail lacks ${JSON.stringify(line)}:\n${text(failure).join("\n")}`);
+            }
+            await started(watcher, "postgres-backup-2");
+            ended("postgres-backup-2", "failed");
+            await watcher.printed(/"watcher":"backup-failure-counted","time":"[^"]+","reason":"postgres-backup-2: BackoffLimitExceeded"/);
+            // The same pod: the container restarts with its emptyDir, and its state.
+            assert.strictEqual(await watcher.stop(), 0);
+            const restarted = startWatcher({}, pod);
+            await restarted.printed(/"watcher":"resumed"/);
+            await restarted.printed(/"ready":true/);
+            await started(restarted, "postgres-backup-3");
+            const succeededAt = ended("postgres-backup-3", "succeeded");
+            const recovery = await mail!.nextRequest();
+            assert.strictEqual(recovery.body.subject, subject("PostgreSQL backups succeed again", "a backup succeeded"));
+            for (const line of [`When: ${utc(succeededAt)}`, "Backup Job: postgres-backup-3", "During the incident: 1 further failed backup Job(s), not mailed one by one."]) {
+                assert.ok(text(recovery).includes(line), `mail lacks ${JSON.stringify(line)}:\n${text(recovery).join("\n")}`);
+            }
+            assert.ok(!text(recovery).some((line) => line.includes("an earlier watcher may have mailed it")), "the restarted container knew it had mailed the failure");
+            assert.strictEqual(mail!.requests.length, 2, restarted.output());
+        });
+
+        it("mails once when no backup has succeeded for twice the schedule's interval, and once when one does", async () => {
+            const watcher = await setUp({ env: { BACKUP_INTERVAL_SECONDS: "0.2" } });
+            const stopped = await mail!.nextRequest();
+            assert.strictEqual(stopped.body.subject, subject("PostgreSQL backups STOPPED", "no backup has succeeded for 0s"));
+            assert.ok(text(stopped).some((line) => line.startsWith("No successful backup Job seen since ")), text(stopped).join("\n"));
+            await started(watcher, "postgres-backup-1");
+            ended("postgres-backup-1", "succeeded");
+            const recovery = await mail!.nextRequest();
+            assert.strictEqual(recovery.body.subject, subject("PostgreSQL backups succeed again", "a backup succeeded"));
+            assert.strictEqual(mail!.requests.length, 2, watcher.output());
+        });
+
+        it("denied Jobs by RBAC (403): unready but live, mails once that backup alerts are not working, and once when they work again", async () => {
+            kube = await startFakeKubernetes("workshop", [postgresPod({ name: POD_NAME, labels })]);
+            kube.forbid(true, "jobs");
+            mail = await startFakeSendgrid([ACCEPTED]);
+            const watcher = startWatcher();
+            const probes = watcherContainer();
+            const refused = await mail.nextRequest();
+            assert.strictEqual(refused.body.subject, "[workshop-postgres] PostgreSQL backup alerts are NOT working: workshop/pod-watcher-1 (the watcher's Role does not allow it " +
+                "(HTTP 403: jobs.batch is forbidden: User \"system:serviceaccount:workshop:pod-watcher\" cannot list resource \"jobs\" in API group \"batch\" in the namespace \"workshop\"))");
+            assert.ok(text(refused).includes("Its pod alerts still work; one more mail follows when it watches again."), text(refused).join("\n"));
+            assert.notStrictEqual(await pod!.probe(probes.readinessProbe.exec.command), 0, "not ready");
+            assert.strictEqual(await pod!.probe(probes.livenessProbe.exec.command), 0, "live: a restart would interrupt the pod alerts");
+            kube.forbid(false, "jobs");
+            const again = await mail.nextRequest();
+            assert.strictEqual(again.body.subject, "[workshop-postgres] PostgreSQL backup alerts work again: workshop/pod-watcher-1 (the pod watcher watches the backup Jobs again)");
+            await watcher.printed(/"ready":true,"live":true/);
             assert.strictEqual(mail.requests.length, 2);
         });
     });

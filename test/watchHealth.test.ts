@@ -1,29 +1,41 @@
 import * as assert from "assert";
 import { LOG_TIMEOUT_MS, logReadMs, lookbackMs, stopBudgetMs, watcherGraceSeconds } from "../alerting/src/watch/budget";
-import { afterSignal, classifyProblem, HealthBounds, HealthDecision, healthDecision, HealthSignal, HealthState, initialHealth, probes } from "../alerting/src/watch/health";
+import {
+    afterSignal, classifyProblem, HealthBounds, HealthDecision, healthDecision, HealthSignal, initialHealth, Outage, probes, Watched, WatchHealth, watcherProbes,
+} from "../alerting/src/watch/health";
 
 const BOUNDS: HealthBounds = { reconnectMs: 5_000, silentMs: 90_000, blindMs: 120_000 };
 const s = (seconds: number) => seconds * 1000;
 const FORBIDDEN = { kind: "authorization" as const, detail: "HTTP 403: pods is forbidden" };
+const JOBS_FORBIDDEN = { kind: "authorization" as const, detail: "HTTP 403: jobs.batch is forbidden" };
 
-type Step = { second: number; signal?: HealthSignal };
+/** A signal of one watch (the pods' unless said), or a bare check. */
+type Step = { second: number; signal?: HealthSignal; watch?: Watched };
+interface Played {
+    readonly watches: WatchHealth;
+    readonly outage?: Outage;
+}
+
+const podsOnly = (): Played => ({ watches: { pods: initialHealth(0) } });
+const withJobs = (): Played => ({ watches: { pods: initialHealth(0), jobs: initialHealth(0) } });
 
 /** Plays signals (and bare checks) in order; returns the state and each mail with the second it was decided at. */
-function play(steps: Step[], start: HealthState = initialHealth(0)): { state: HealthState; mails: string[] } {
-    let state = start;
+function play(steps: Step[], start: Played = podsOnly()): Played & { mails: string[] } {
+    let { watches, outage } = start;
     const mails: string[] = [];
     for (const step of steps) {
         if (step.signal) {
-            state = afterSignal(state, step.signal, s(step.second));
+            const watched = step.watch ?? "pods";
+            watches = { ...watches, [watched]: afterSignal(watches[watched]!, step.signal, s(step.second)) };
         }
-        const result = healthDecision(state, s(step.second), BOUNDS);
-        state = result.state;
+        const result = healthDecision(watches, outage, s(step.second), BOUNDS);
+        outage = result.outage;
         const decision: HealthDecision | undefined = result.decision;
         if (decision) {
             mails.push(`${step.second}s ${decision.kind} since ${decision.since / 1000}s: ${decision.reason}`);
         }
     }
-    return { state, mails };
+    return { watches, outage, mails };
 }
 
 const connected: Step[] = [{ second: 1, signal: { type: "listed" } }, { second: 1, signal: { type: "watch-opened" } }];
@@ -43,7 +55,7 @@ describe("the watcher's probes, from its informer's state", () => {
     ];
     for (const testCase of cases) {
         it(testCase.name, () => {
-            assert.deepStrictEqual(probes(play(testCase.steps).state, s(testCase.at), BOUNDS), testCase.expect);
+            assert.deepStrictEqual(probes(play(testCase.steps).watches.pods, s(testCase.at), BOUNDS), testCase.expect);
         });
     }
 });
@@ -90,9 +102,88 @@ describe("the mails about the watcher itself", () => {
     }
 
     it("a restarted container that carries the mailed outage does not mail it again, and mails the recovery", () => {
-        const carried = initialHealth(s(1000), { since: s(10), reason: "the watcher's Role does not allow it (HTTP 403)", mailed: true });
+        const carried: Played = {
+            watches: { pods: initialHealth(s(1000)) },
+            outage: { since: s(10), reason: "the watcher's Role does not allow it (HTTP 403)", mailed: true, watches: ["pods"] },
+        };
         const { mails } = play([{ second: 1130, signal: { type: "failed", problem: FORBIDDEN } }, { second: 1200 }, { second: 1300, signal: { type: "watch-opened" } }], carried);
         assert.deepStrictEqual(mails, ["1300s working-again since 1300s: the pod watcher watches again"]);
+    });
+});
+
+describe("the watcher's health with the backup Jobs watched too", () => {
+    const bothConnected: Step[] = [...connected, ...connected.map((step): Step => ({ ...step, watch: "jobs" }))];
+    const jobsRefused: Step = { second: 10, signal: { type: "failed", problem: JOBS_FORBIDDEN }, watch: "jobs" };
+    /** Bookmarks every minute until `until` on a watch, so that a quiet watch does not count as dead. */
+    const bookmarks = (watch: Watched, until: number): Step[] =>
+        Array.from({ length: Math.floor(until / 60) }, (_, i) => ({ second: 60 * (i + 1), signal: { type: "event" }, watch }));
+    /** Steps in the order of their time (stable: steps of the same second keep their order). */
+    const timeline = (...steps: Step[][]) => steps.flat().sort((a, b) => a.second - b.second);
+
+    const probeCases: { name: string; steps: Step[]; at: number; expect: { ready: boolean; live: boolean } }[] = [
+        { name: "both watching: ready", steps: bothConnected, at: 3, expect: { ready: true, live: true } },
+        { name: "the Jobs watch refused: not ready at once", steps: [...bothConnected, jobsRefused], at: 10, expect: { ready: false, live: true } },
+        { name: "... and still live after the bound: a restart would interrupt the pod alerts", steps: timeline(bothConnected, [jobsRefused], bookmarks("pods", 300)), at: 300, expect: { ready: false, live: true } },
+        { name: "the pods watch blind for the bound: not live, whatever the Jobs watch", steps: [...bothConnected, { second: 10, signal: { type: "failed", problem: FORBIDDEN } }], at: 130, expect: { ready: false, live: false } },
+    ];
+    for (const testCase of probeCases) {
+        it(`probes: ${testCase.name}`, () => {
+            assert.deepStrictEqual(watcherProbes(play(testCase.steps, withJobs()).watches, s(testCase.at), BOUNDS), testCase.expect);
+        });
+    }
+
+    const mailCases: { name: string; steps: Step[]; expect: string[] }[] = [
+        {
+            name: "the Jobs watch refused (403) while the pods are watched: one mail about the backup alerts, one when it watches them again",
+            steps: timeline(bothConnected, bookmarks("pods", 400), [
+                jobsRefused, { second: 129 }, { second: 130 }, { second: 200, signal: { type: "failed", problem: JOBS_FORBIDDEN }, watch: "jobs" },
+                { second: 300, signal: { type: "listed" }, watch: "jobs" }, { second: 300, signal: { type: "watch-opened" }, watch: "jobs" }, { second: 400 },
+            ]),
+            expect: [
+                "130s backup-alerts-not-working since 10s: the watcher's Role does not allow it (HTTP 403: jobs.batch is forbidden)",
+                "300s backup-alerts-working-again since 300s: the pod watcher watches the backup Jobs again",
+            ],
+        },
+        {
+            name: "both refused (a wrong token): one mail, about the pod alerts, and one when both watch again",
+            steps: [
+                { second: 1, signal: { type: "failed", problem: FORBIDDEN } }, { second: 1, signal: { type: "failed", problem: JOBS_FORBIDDEN }, watch: "jobs" },
+                { second: 120 }, { second: 200, signal: { type: "watch-opened" } }, { second: 250 }, { second: 260, signal: { type: "watch-opened" }, watch: "jobs" },
+            ],
+            expect: [
+                "120s not-working since 0s: the watcher's Role does not allow it (HTTP 403: pods is forbidden)",
+                "260s working-again since 260s: the pod watcher watches again",
+            ],
+        },
+        {
+            name: "a Jobs watch that fails after the mail about the pods joins that outage",
+            steps: timeline(bothConnected, bookmarks("jobs", 130), bookmarks("pods", 700).filter((step) => step.second > 500), [
+                { second: 10, signal: { type: "failed", problem: FORBIDDEN } }, { second: 130 },
+                { second: 140, signal: { type: "failed", problem: JOBS_FORBIDDEN }, watch: "jobs" }, { second: 400 }, { second: 500, signal: { type: "watch-opened" } },
+                { second: 600 }, { second: 700, signal: { type: "watch-opened" }, watch: "jobs" },
+            ]),
+            expect: [
+                "130s not-working since 10s: the watcher's Role does not allow it (HTTP 403: pods is forbidden)",
+                "700s working-again since 700s: the pod watcher watches again",
+            ],
+        },
+    ];
+    for (const testCase of mailCases) {
+        it(`mails: ${testCase.name}`, () => {
+            assert.deepStrictEqual(play(testCase.steps, withJobs()).mails, testCase.expect);
+        });
+    }
+
+    it("the one mail for both names each watch and what is not mailed meanwhile", () => {
+        const played = play([{ second: 1, signal: { type: "failed", problem: FORBIDDEN } }, { second: 1, signal: { type: "failed", problem: JOBS_FORBIDDEN }, watch: "jobs" }], withJobs());
+        const { decision } = healthDecision(played.watches, undefined, s(120), BOUNDS);
+        assert.deepStrictEqual(decision?.notes, [
+            "The pod watcher has not been able to watch the PostgreSQL pods since 1970-01-01T00:00:00.000Z (1 failure(s) in a row).",
+            "Until it can, crashes, OOM kills, evictions and lost pods are not mailed; the preStop mail of a graceful stop still is.",
+            "The pod watcher has not been able to watch the backup Jobs since 1970-01-01T00:00:00.000Z (1 failure(s) in a row).",
+            "Until it can, failed backups and backups that stopped are not mailed.",
+            "Kubernetes restarts the watcher while this lasts; one more mail follows when it watches again.",
+        ]);
     });
 });
 

@@ -1,7 +1,8 @@
 /** Builds alert mails: a subject that fits a phone's list view, a plain-text part always, and simple HTML. */
 import type { PodFacts } from "./settings";
 
-export type AlertKind = "stopping" | "down" | "recovered" | "not-working" | "working-again";
+export type AlertKind = "stopping" | "down" | "recovered" | "not-working" | "working-again"
+    | "backup-failed" | "backups-stopped" | "backups-recovered" | "backup-alerts-not-working" | "backup-alerts-working-again";
 
 export interface AlertEvent {
     readonly kind: AlertKind;
@@ -17,6 +18,11 @@ export interface AlertEvent {
     readonly notes?: readonly string[];
     /** Last lines of the PostgreSQL log, when they could be read. */
     readonly logTail?: readonly string[];
+    /**
+     * A mail about the database's backups rather than a pod: the subject names the database, the
+     * table the backup Job (if any) instead of a pod, and `check` is the command to look further.
+     */
+    readonly backups?: { readonly job?: string; readonly check: string };
 }
 
 export interface AlertMessage {
@@ -31,6 +37,11 @@ const HEADLINE: Record<AlertKind, string> = {
     recovered: "PostgreSQL pod recovered",
     "not-working": "PostgreSQL pod alerts are NOT working",
     "working-again": "PostgreSQL pod alerts work again",
+    "backup-failed": "PostgreSQL backup FAILED",
+    "backups-stopped": "PostgreSQL backups STOPPED",
+    "backups-recovered": "PostgreSQL backups succeed again",
+    "backup-alerts-not-working": "PostgreSQL backup alerts are NOT working",
+    "backup-alerts-working-again": "PostgreSQL backup alerts work again",
 };
 
 export function utc(at: Date): string {
@@ -43,14 +54,15 @@ function escapeHtml(text: string): string {
 
 export function buildAlert(event: AlertEvent, facts: PodFacts, subjectPrefix: string): AlertMessage {
     const headline = HEADLINE[event.kind];
-    const subject = `${subjectPrefix ? `${subjectPrefix} ` : ""}${headline}: ${facts.namespace}/${facts.pod} (${event.reason})`;
+    const about = event.backups ? facts.database : facts.pod;
+    const subject = `${subjectPrefix ? `${subjectPrefix} ` : ""}${headline}: ${facts.namespace}/${about} (${event.reason})`;
+    const where: [string, string][] = !event.backups ? [["Pod", facts.pod], ["Namespace", facts.namespace], ["Node", facts.node], ["Pod IP", facts.podIp]]
+        : event.backups.job ? [["Backup Job", event.backups.job], ["Namespace", facts.namespace]] : [["Namespace", facts.namespace]];
+    const check = event.backups?.check ?? `kubectl -n ${facts.namespace} get pods,events`;
     const rows: [string, string][] = [
         ["What", `${headline}: ${event.reason}`],
         ["When", utc(event.at)],
-        ["Pod", facts.pod],
-        ["Namespace", facts.namespace],
-        ["Node", facts.node],
-        ["Pod IP", facts.podIp],
+        ...where,
         ["Service", `${facts.service}.${facts.namespace} (port 5432)`],
         ["Database", facts.database],
         ["Stack", facts.stack],
@@ -71,7 +83,7 @@ export function buildAlert(event: AlertEvent, facts: PodFacts, subjectPrefix: st
         ...(notes.length ? ["", ...notes] : []),
         ...(logTail.length ? ["", "Last PostgreSQL log lines:", ...logTail.map((line) => `  ${line}`)] : []),
         "",
-        `Check: kubectl -n ${facts.namespace} get pods,events`,
+        `Check: ${check}`,
     ].join("\n");
     const html = [
         `<p><strong>${escapeHtml(headline)}.</strong></p>`,
@@ -80,7 +92,7 @@ export function buildAlert(event: AlertEvent, facts: PodFacts, subjectPrefix: st
         "</table>",
         ...notes.map((note) => `<p>${escapeHtml(note)}</p>`),
         ...(logTail.length ? [`<p>Last PostgreSQL log lines:</p><pre>${escapeHtml(logTail.join("\n"))}</pre>`] : []),
-        `<p><code>kubectl -n ${escapeHtml(facts.namespace)} get pods,events</code></p>`,
+        `<p><code>${escapeHtml(check)}</code></p>`,
     ].join("\n");
     return { subject, text, html };
 }

@@ -1,25 +1,26 @@
 /**
- * Entry point of the pod watcher: an informer (list + watch, resumed after disconnects) on the
- * PostgreSQL pods of one namespace, whose snapshots go through `decide`; its decisions go out
- * through the same mailer as the preStop hook. It tells the probes whether it really watches
- * (files in HEALTH_DIR), mails when it cannot watch, keeps its state there so that a restarted
- * container carries on, and on SIGTERM finishes its mails within its budget. Every outcome is one
- * JSON line on stdout.
+ * Entry point of the pod watcher: informers (list + watch, resumed after disconnects) on the
+ * PostgreSQL pods of one namespace and, when backups are on, on its backup Jobs, whose snapshots go
+ * through `decide` and `decideBackups`; their decisions go out through the same mailer as the preStop
+ * hook. It tells the probes whether it really watches (files in HEALTH_DIR), mails when it cannot
+ * watch, keeps its state there so that a restarted container carries on, and on SIGTERM finishes its
+ * mails within its budget. Every outcome is one JSON line on stdout.
  */
-import { CoreV1Api, KubeConfig, ListWatch, V1Pod, Watch } from "@kubernetes/client-node";
+import { BatchV1Api, CoreV1Api, KubeConfig, V1Job, V1Pod } from "@kubernetes/client-node";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { deliverAlert } from "./deliver";
 import { buildAlert } from "./message";
 import { readMailerSettings, readPodFacts, SettingsError } from "./settings";
+import { BackupDecision, BackupState, decideBackups, initialBackupState, nextBackupCheckAt } from "./watch/backups";
 import { logReadMs, lookbackMs, stopBudgetMs, watcherGraceSeconds } from "./watch/budget";
 import { decide, Decision, initialState, nextCheckAt, WatchState } from "./watch/decide";
-import { afterSignal, classifyProblem, HealthBounds, HealthDecision, healthDecision, HealthSignal, initialHealth, Outage, probes } from "./watch/health";
+import { HealthBounds, HealthDecision, healthDecision, Outage, Watched, watcherProbes } from "./watch/health";
+import { WatchedCollection } from "./watch/informer";
+import { jobView } from "./watch/jobView";
 import { PodView, podView } from "./watch/podView";
 
-/** The retry backoff doubles up to this many times its first delay (1 s to 30 s). */
-const MAX_RETRY_FACTOR = 30;
 const HEALTH_TICK_MS = 5000;
 /** A probe file holds the time until which it is true, so a stuck event loop lets it lapse. */
 const PROBE_VALIDITY_MS = 15_000;
@@ -32,14 +33,16 @@ const STATE_FILE = "state.json";
 
 type Mail =
     | { readonly about: "pod"; readonly decision: Decision }
+    | { readonly about: "backups"; readonly decision: BackupDecision }
     | { readonly about: "watcher"; readonly decision: HealthDecision };
 
-/** What a restarted container carries on from, in the emptyDir (never a secret: pod facts and times). */
+/** What a restarted container carries on from, in the emptyDir (never a secret: pod and Job facts and times). */
 interface SavedState {
-    readonly version: 1;
-    /** Until when the previous process knew its cache matched the API. */
-    readonly sureUntil: number;
+    readonly version: 2;
+    /** Until when the previous process knew each cache matched the API. */
+    readonly sureUntil: Partial<Record<Watched, number>>;
     readonly watch: WatchState;
+    readonly backups?: BackupState;
     readonly outage?: Outage;
     /** Mails it could not finish before it stopped: handed over. */
     readonly pending: Mail[];
@@ -52,8 +55,9 @@ function log(event: string, fields: Record<string, unknown>): void {
 function readWatchSettings(env: NodeJS.ProcessEnv) {
     const namespace = env.WATCH_NAMESPACE?.trim();
     const selector = env.WATCH_SELECTOR?.trim();
+    const backupSelector = env.BACKUP_SELECTOR?.trim();
     const problems: string[] = [];
-    const seconds = (name: string, fallback: number) => {
+    const seconds = (name: string, fallback?: number) => {
         const value = Number(env[name] ?? fallback);
         if (!Number.isFinite(value) || value <= 0) {
             problems.push(`${name} ${JSON.stringify(env[name])} is not a positive number of seconds`);
@@ -77,6 +81,8 @@ function readWatchSettings(env: NodeJS.ProcessEnv) {
         healthDir: env.HEALTH_DIR?.trim() || undefined,
         container: env.POSTGRES_CONTAINER?.trim() || "postgres",
         logLines: Number(env.LOG_LINES ?? 20),
+        /** The backup Jobs, when backups are on: their labels, and the longest time between two scheduled runs. */
+        backups: backupSelector ? { selector: backupSelector, intervalMs: seconds("BACKUP_INTERVAL_SECONDS") * 1000 } : undefined,
     };
     if (problems.length > 0) {
         throw new SettingsError(problems);
@@ -100,40 +106,13 @@ async function logTail(api: CoreV1Api, namespace: string, pod: string, container
     }
 }
 
-/** client-node's Watch, asking for bookmarks and reporting when a watch opens, hears something and ends. */
-class ReportingWatch extends Watch {
-    constructor(config: KubeConfig, private readonly report: (signal: HealthSignal) => void) {
-        super(config);
-    }
-
-    override async watch(path: string, query: Record<string, string | number | boolean | undefined>,
-        callback: (phase: string, object: any, raw?: any) => void, done: (error: any) => void): Promise<AbortController> {
-        let ended = false;
-        const controller = await super.watch(path, { ...query, allowWatchBookmarks: true }, (phase, object, raw) => {
-            callback(phase, object, raw);
-            // After the informer's callback, so an observation it schedules still sees the time before this event.
-            if (phase !== "ERROR") {
-                this.report({ type: "event" });
-            }
-        }, (error) => {
-            ended = true;
-            this.report({ type: "watch-ended" });
-            done(error);
-        });
-        if (!ended) {
-            this.report({ type: "watch-opened" });
-        }
-        return controller;
-    }
-}
-
 function readSaved(file: string | undefined): SavedState | undefined {
     if (file === undefined || !fs.existsSync(file)) {
         return undefined;
     }
     try {
         const saved = JSON.parse(fs.readFileSync(file, "utf8")) as SavedState;
-        return saved.version === 1 ? saved : undefined;
+        return saved.version === 2 ? saved : undefined;
     } catch (error) {
         log("state-unreadable", { error: (error as Error).message });
         return undefined;
@@ -156,35 +135,14 @@ async function main(): Promise<void> {
 
     const saved = readSaved(stateFile);
     let state = saved?.watch ?? initialState();
-    let health = initialHealth(startedAt, saved?.outage);
+    let backupState = saved?.backups ?? initialBackupState();
+    let outage = saved?.outage;
     const queue: Mail[] = [...(saved?.pending ?? [])];
     // A new watcher cannot know what its predecessor saw, so it believes the statuses as far back as one could have missed.
-    let sureUntil = saved?.sureUntil ?? startedAt - lookbackMs(watch.graceSeconds);
+    const sureUntil = (watched: Watched) => saved?.sureUntil[watched] ?? startedAt - lookbackMs(watch.graceSeconds);
     if (saved) {
-        log("resumed", { sureUntil: new Date(sureUntil).toISOString(), pending: queue.length, outage: saved.outage?.reason });
+        log("resumed", { sureUntil: new Date(sureUntil("pods")).toISOString(), pending: queue.length, outage: saved.outage?.reason });
     }
-
-    const save = () => {
-        if (stateFile) {
-            const snapshot: SavedState = { version: 1, sureUntil, watch: state, outage: health.outage, pending: queue };
-            writeAtomically(stateFile, JSON.stringify(snapshot));
-        }
-    };
-
-    let lastProbes: { ready: boolean; live: boolean } | undefined;
-    const writeProbes = (at: number) => {
-        const verdict = probes(health, at, bounds);
-        if (lastProbes?.ready !== verdict.ready || lastProbes?.live !== verdict.live) {
-            log("health", { ready: verdict.ready, live: verdict.live, failuresInARow: health.failuresInARow, problem: health.lastProblem });
-        }
-        lastProbes = verdict;
-        if (watch.healthDir) {
-            // A line with its newline: the shell's read fails on a last line without one.
-            const until = `${Math.ceil((at + PROBE_VALIDITY_MS) / 1000)}\n`;
-            writeAtomically(path.join(watch.healthDir, "ready"), verdict.ready ? until : "0\n");
-            writeAtomically(path.join(watch.healthDir, "live"), verdict.live ? until : "0\n");
-        }
-    };
 
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromDefault();
@@ -193,10 +151,6 @@ async function main(): Promise<void> {
     let stopping = false;
     let stopBy: number | undefined;
     let sending: Promise<void> | undefined;
-    let wakeUp: NodeJS.Timeout | undefined;
-    let scheduled: { unseenSince: number } | undefined;
-    let retryMs = watch.retryMs;
-    let retry: NodeJS.Timeout | undefined;
 
     /** The PostgreSQL log for a down mail, if there is time and a kubelet to serve it. */
     const podLog = async (decision: Decision, pod: PodView) => {
@@ -211,21 +165,36 @@ async function main(): Promise<void> {
     const send = async (mail: Mail) => {
         const { decision } = mail;
         const event = { kind: decision.kind, reason: decision.reason, source: "pod watcher" as const, at: new Date(decision.since), notes: decision.notes };
+        const facts = { ...baseFacts, namespace: watch.namespace };
         const message = mail.about === "pod"
             ? buildAlert({
                 ...event, exitCode: mail.decision.exitCode, restarts: mail.decision.restarts,
                 logTail: mail.decision.pod && mail.decision.kind === "down" ? await podLog(mail.decision, mail.decision.pod) : undefined,
             }, {
-                ...baseFacts, namespace: watch.namespace,
-                pod: mail.decision.pod?.name ?? "none", node: mail.decision.pod?.node ?? "none", podIp: mail.decision.pod?.ip ?? "none",
+                ...facts, pod: mail.decision.pod?.name ?? "none", node: mail.decision.pod?.node ?? "none", podIp: mail.decision.pod?.ip ?? "none",
             }, mailer.subjectPrefix)
-            // About the watcher itself: its own pod's facts.
-            : buildAlert(event, { ...baseFacts, namespace: watch.namespace }, mailer.subjectPrefix);
+            : mail.about === "backups"
+                ? buildAlert({ ...event, backups: { job: mail.decision.job, check: `kubectl -n ${watch.namespace} get jobs -l ${watch.backups?.selector}` } }, facts, mailer.subjectPrefix)
+                // About the watcher itself: its own pod's facts.
+                : buildAlert(event, facts, mailer.subjectPrefix);
         try {
             const outcome = await deliverAlert(message, mailer);
             log("alert", { kind: decision.kind, reason: decision.reason, outcome: outcome.mode });
         } catch (error) {
             log("alert-failed", { kind: decision.kind, reason: decision.reason, error: (error as Error).message });
+        }
+    };
+
+    let pods: WatchedCollection<V1Pod>;
+    let jobs: WatchedCollection<V1Job> | undefined;
+    const watches = () => ({ pods: pods.health, jobs: jobs?.health });
+
+    const save = () => {
+        if (stateFile) {
+            const snapshot: SavedState = {
+                version: 2, sureUntil: { pods: pods.sureUntil, jobs: jobs?.sureUntil }, watch: state, backups: backupState, outage, pending: queue,
+            };
+            writeAtomically(stateFile, JSON.stringify(snapshot));
         }
     };
 
@@ -244,33 +213,38 @@ async function main(): Promise<void> {
             sending = undefined;
         });
     };
-    const enqueue = (mail: Mail) => {
-        queue.push(mail);
+    const enqueue = (...mails: Mail[]) => {
+        queue.push(...mails);
         save();
         pump();
     };
 
-    const signal = (news: HealthSignal) => {
-        const at = Date.now();
-        health = afterSignal(health, news, at);
-        if (news.type === "listed" || news.type === "watch-opened") {
-            retryMs = watch.retryMs;
+    let lastProbes: { ready: boolean; live: boolean } | undefined;
+    const writeProbes = (at: number) => {
+        const verdict = watcherProbes(watches(), at, bounds);
+        if (lastProbes?.ready !== verdict.ready || lastProbes?.live !== verdict.live) {
+            const each = Object.fromEntries(Object.entries(watches()).filter(([, health]) => health !== undefined)
+                .map(([watched, health]) => [watched, { failuresInARow: health?.failuresInARow, problem: health?.lastProblem }]));
+            log("health", { ready: verdict.ready, live: verdict.live, ...each });
         }
-        // The cache matches the API now, unless an observation of changes is still to come.
-        if ((news.type === "watch-opened" || news.type === "event") && scheduled === undefined) {
-            sureUntil = at;
+        lastProbes = verdict;
+        if (watch.healthDir) {
+            // A line with its newline: the shell's read fails on a last line without one.
+            const until = `${Math.ceil((at + PROBE_VALIDITY_MS) / 1000)}\n`;
+            writeAtomically(path.join(watch.healthDir, "ready"), verdict.ready ? until : "0\n");
+            writeAtomically(path.join(watch.healthDir, "live"), verdict.live ? until : "0\n");
         }
-        checkHealth(at);
     };
+
     const checkHealth = (at: number) => {
         writeProbes(at);
         if (stopping) {
             // A mail decided now could not be sent: leave the outage to the next container.
             return;
         }
-        const result = healthDecision(health, at, bounds);
-        const changed = result.state.outage !== health.outage;
-        health = result.state;
+        const result = healthDecision(watches(), outage, at, bounds);
+        const changed = result.outage !== outage;
+        outage = result.outage;
         if (result.decision) {
             enqueue({ about: "watcher", decision: result.decision });
         } else if (changed) {
@@ -278,76 +252,56 @@ async function main(): Promise<void> {
         }
     };
 
-    const informer = new ListWatch<V1Pod>(`/api/v1/namespaces/${watch.namespace}/pods`, new ReportingWatch(kubeConfig, signal), async () => {
-        const list = await api.listNamespacedPod({ namespace: watch.namespace, labelSelector: watch.selector });
-        signal({ type: "listed" });
-        // One observation after every list, even one that changed nothing or holds no pod.
-        scheduleObservation();
-        return list;
-    }, false, watch.selector, undefined, { delayFn: (ms) => sleep(ms * watch.retryMs / 1000) });
-
-    const deleted: V1Pod[] = [];
-    // The callbacks of one relist (deletions first, then additions) arrive in one go: one observation sees them together.
-    function scheduleObservation() {
-        if (!stopping && scheduled === undefined) {
-            scheduled = { unseenSince: sureUntil };
-            setImmediate(observe);
-        }
-    }
-    function observe() {
-        const unseenSince = scheduled?.unseenSince ?? sureUntil;
-        scheduled = undefined;
-        if (stopping) {
-            return;
-        }
-        const at = Date.now();
-        const pods = informer.list(watch.namespace).map((pod) => podView(pod, watch.container));
-        const gone = deleted.splice(0).map((pod) => podView(pod, watch.container));
-        const result = decide(state, { at, pods, deleted: gone, unseenSince }, watch.thresholdMs);
-        state = result.state;
-        if (health.watching) {
-            sureUntil = at;
-        }
-        for (const reason of result.counted) {
-            log("failure-counted", { reason, incidentSince: state.incident && new Date(state.incident.openedAt).toISOString() });
-        }
-        queue.push(...result.decisions.map((decision): Mail => ({ about: "pod", decision })));
-        save();
-        pump();
-        clearTimeout(wakeUp);
-        const next = nextCheckAt(state, watch.thresholdMs);
-        wakeUp = next === undefined ? undefined : setTimeout(scheduleObservation, Math.max(0, next - at));
-    }
-
-    informer.on("add", scheduleObservation);
-    informer.on("update", scheduleObservation);
-    informer.on("delete", (pod) => {
-        deleted.push(pod);
-        scheduleObservation();
+    pods = new WatchedCollection<V1Pod>({
+        watched: "pods", kubeConfig, namespace: watch.namespace, path: `/api/v1/namespaces/${watch.namespace}/pods`, selector: watch.selector,
+        list: () => api.listNamespacedPod({ namespace: watch.namespace, labelSelector: watch.selector }),
+        retryMs: watch.retryMs, startedAt, sureUntil: sureUntil("pods"), wakeWhileFailing: true, healthChanged: checkHealth, log,
+        observe: ({ at, objects, deleted, unseenSince }) => {
+            const result = decide(state, {
+                at, pods: objects.map((pod) => podView(pod, watch.container)), deleted: deleted.map((pod) => podView(pod, watch.container)), unseenSince,
+            }, watch.thresholdMs);
+            state = result.state;
+            for (const reason of result.counted) {
+                log("failure-counted", { reason, incidentSince: state.incident && new Date(state.incident.openedAt).toISOString() });
+            }
+            enqueue(...result.decisions.map((decision): Mail => ({ about: "pod", decision })));
+            return nextCheckAt(state, watch.thresholdMs);
+        },
     });
-    informer.on("connect", () => log("connecting", { namespace: watch.namespace, selector: watch.selector }));
-    // The informer resumes by itself after a dropped watch or a 410 Gone; other errors stop it, so restart it with backoff.
-    informer.on("error", (error: unknown) => {
-        if (stopping) {
-            // The abort of our own stop.
-            return;
-        }
-        const problem = classifyProblem(error);
-        signal({ type: "failed", problem });
-        log("watch-error", { ...problem, failuresInARow: health.failuresInARow, retryInMs: retryMs });
-        retry = setTimeout(() => void informer.start(), retryMs);
-        retryMs = Math.min(retryMs * 2, watch.retryMs * MAX_RETRY_FACTOR);
-    });
+
+    if (watch.backups) {
+        const { selector, intervalMs } = watch.backups;
+        const batch = kubeConfig.makeApiClient(BatchV1Api);
+        jobs = new WatchedCollection<V1Job>({
+            watched: "jobs", kubeConfig, namespace: watch.namespace, path: `/apis/batch/v1/namespaces/${watch.namespace}/jobs`, selector,
+            list: () => batch.listNamespacedJob({ namespace: watch.namespace, labelSelector: selector }),
+            retryMs: watch.retryMs, startedAt, sureUntil: sureUntil("jobs"), wakeWhileFailing: false, healthChanged: checkHealth, log,
+            observe: ({ at, objects, unseenSince }) => {
+                const views = objects.map(jobView);
+                // The container log tells each backup Job's start and end as the watcher saw them.
+                for (const job of views.filter((view) => backupState.jobs[view.uid] !== view.outcome)) {
+                    log("backup-job", { job: job.name, outcome: job.outcome, finishedAt: job.finishedAt && new Date(job.finishedAt).toISOString() });
+                }
+                const result = decideBackups(backupState, { at, jobs: views, unseenSince }, intervalMs);
+                backupState = result.state;
+                for (const reason of result.counted) {
+                    log("backup-failure-counted", { reason, incidentSince: backupState.incident && new Date(backupState.incident.openedAt).toISOString() });
+                }
+                enqueue(...result.decisions.map((decision): Mail => ({ about: "backups", decision })));
+                return nextBackupCheckAt(backupState, intervalMs);
+            },
+        });
+    }
+
     const tick = setInterval(() => checkHealth(Date.now()), Math.min(HEALTH_TICK_MS, watch.blindMs / 4));
 
     process.once("SIGTERM", () => {
         // Stop taking events; finish (or hand over) what is queued within the budget the grace period leaves.
         stopping = true;
         stopBy = Date.now() + stopBudgetMs(watch.graceSeconds);
-        clearTimeout(wakeUp);
-        clearTimeout(retry);
         clearInterval(tick);
-        void informer.stop();
+        pods.stop();
+        jobs?.stop();
         log("stopping", { pending: queue.length, budgetMs: stopBy - Date.now() });
         const budget = new AbortController();
         void Promise.race([sending ?? Promise.resolve(), sleep(Math.max(0, stopBy - Date.now()), undefined, { signal: budget.signal }).catch(() => undefined)]).then(() => {
@@ -360,7 +314,7 @@ async function main(): Promise<void> {
 
     writeProbes(startedAt);
     pump();
-    await informer.start();
+    await Promise.all([pods.start(), jobs?.start()]);
 }
 
 main().catch((error: unknown) => {

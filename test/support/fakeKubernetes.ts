@@ -1,8 +1,9 @@
 /**
- * A stand-in for the Kubernetes API on loopback, enough for a pod informer: list and watch of the
- * pods of a namespace (with resource versions, history replay, bookmarks, dropped watches and 410
- * Gone after compaction) and pod logs; bearer-token authentication (401), an RBAC switch (403) and,
- * optionally, TLS with a certificate the client does not trust. Every request is recorded.
+ * A stand-in for the Kubernetes API on loopback, enough for the watcher's informers: list and watch
+ * of the pods and of the batch/v1 Jobs of a namespace (with resource versions, history replay,
+ * bookmarks, dropped watches and 410 Gone after compaction) and pod logs; bearer-token
+ * authentication (401), an RBAC switch per resource (403) and, optionally, TLS with a certificate
+ * the client does not trust. Every request is recorded. Label selectors are not applied.
  */
 import * as fs from "fs";
 import * as http from "http";
@@ -23,15 +24,32 @@ interface HistoryEvent {
     readonly object: any;
 }
 
+/** The collections served, by the kind of their objects. */
+type Kind = "Pod" | "Job";
+type Resource = "pods" | "jobs";
+
+interface Collection {
+    readonly kind: Kind;
+    readonly resource: Resource;
+    readonly path: string;
+    readonly apiVersion: string;
+    /** RBAC's name of the resource, with its API group. */
+    readonly rbacName: string;
+    readonly apiGroup: string;
+    readonly objects: Map<string, any>;
+    readonly watches: Set<http.ServerResponse>;
+    readonly bookmarkWatches: Set<http.ServerResponse>;
+}
+
 export interface FakeKubernetes {
     readonly url: string;
     /** A kubeconfig file pointing at this server, for KUBECONFIG. */
     readonly kubeconfig: string;
     readonly requests: ApiRequest[];
-    /** Changes a pod (added, modified or deleted) and tells the open watches. */
-    emit(type: HistoryEvent["type"], pod: any): void;
-    /** Changes a pod (modified by default) without any watch hearing of it, and forgets history: the next resume gets 410 Gone. */
-    changeWhileCompacted(pod: any, type?: HistoryEvent["type"]): void;
+    /** Changes a pod or a Job (added, modified or deleted) and tells the open watches of its kind. */
+    emit(type: HistoryEvent["type"], object: any): void;
+    /** Changes a pod or Job (modified by default) without any watch hearing of it, and forgets history: the next resume gets 410 Gone. */
+    changeWhileCompacted(object: any, type?: HistoryEvent["type"]): void;
     /** Closes every open watch connection, as an API server restart or a load balancer would; gracefully: after what was sent. */
     dropWatches(gracefully?: boolean): void;
     /**
@@ -39,8 +57,8 @@ export interface FakeKubernetes {
      * changes elsewhere in the cluster (as the API server's is); returns it.
      */
     bookmark(): string;
-    /** While true, the watcher's account may not list or watch pods: 403, as RBAC answers. */
-    forbid(forbidden: boolean): void;
+    /** While true, the watcher's account may not list or watch pods (or Jobs): 403, as RBAC answers. */
+    forbid(forbidden: boolean, resource?: Resource): void;
     /** Resolves with the first recorded request (past or future) that matches, once. */
     waitForRequest(matches: (request: ApiRequest) => boolean): Promise<ApiRequest>;
     setLog(pod: string, text: string): void;
@@ -67,26 +85,31 @@ function status(res: http.ServerResponse, code: number, reason: string, message:
     res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason, code, message }));
 }
 
-export async function startFakeKubernetes(namespace: string, initialPods: any[], options: FakeKubernetesOptions = {}): Promise<FakeKubernetes> {
+/** Pods and Jobs (by their `kind`) the API has from the start. */
+export async function startFakeKubernetes(namespace: string, initialObjects: any[], options: FakeKubernetesOptions = {}): Promise<FakeKubernetes> {
     let resourceVersion = 100;
     let compactedBefore = 0;
-    const pods = new Map<string, any>();
-    const history: HistoryEvent[] = [];
-    const watches = new Set<http.ServerResponse>();
+    const collection = (kind: Kind, resource: Resource, apiVersion: string, apiGroup: string): Collection => ({
+        kind, resource, apiVersion, apiGroup, rbacName: apiGroup ? `${resource}.${apiGroup}` : resource,
+        path: `/${apiGroup ? `apis/${apiVersion}` : `api/${apiVersion}`}/namespaces/${namespace}/${resource}`,
+        objects: new Map(), watches: new Set(), bookmarkWatches: new Set(),
+    });
+    const collections: Record<Kind, Collection> = { Pod: collection("Pod", "pods", "v1", ""), Job: collection("Job", "jobs", "batch/v1", "batch") };
+    const ofObject = (object: any) => collections[(object.kind ?? "Pod") as Kind];
+    const history: (HistoryEvent & { readonly kind: Kind })[] = [];
     const requests: ApiRequest[] = [];
     const waiters: { matches: (request: ApiRequest) => boolean; resolve: (request: ApiRequest) => void }[] = [];
     const logs = new Map<string, string>();
-    const podsPath = `/api/v1/namespaces/${namespace}/pods`;
-    const bookmarkWatches = new Set<http.ServerResponse>();
-    let forbidden = false;
+    const podsPath = collections.Pod.path;
+    const forbidden = new Set<Resource>();
 
-    const stamp = (pod: any) => {
+    const stamp = (object: any) => {
         resourceVersion++;
-        return { ...pod, metadata: { ...pod.metadata, namespace, resourceVersion: String(resourceVersion) } };
+        return { ...object, metadata: { ...object.metadata, namespace, resourceVersion: String(resourceVersion) } };
     };
-    for (const pod of initialPods) {
-        const stamped = stamp(pod);
-        pods.set(stamped.metadata.name, stamped);
+    for (const object of initialObjects) {
+        const stamped = stamp(object);
+        ofObject(stamped).objects.set(stamped.metadata.name, stamped);
     }
 
     const record = (request: ApiRequest) => {
@@ -102,12 +125,13 @@ export async function startFakeKubernetes(namespace: string, initialPods: any[],
     const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
         const url = new URL(req.url ?? "/", "http://localhost");
         const request = { path: url.pathname, query: url.searchParams, authorization: req.headers.authorization };
+        const served = Object.values(collections).find((c) => c.path === url.pathname);
+        const watching = url.searchParams.get("watch") === "true";
         if (req.headers.authorization !== `Bearer ${TOKEN}`) {
             status(res, 401, "Unauthorized", "Unauthorized");
-        } else if (forbidden && url.pathname === podsPath) {
-            const verb = url.searchParams.get("watch") === "true" ? "watch" : "list";
-            status(res, 403, "Forbidden", `pods is forbidden: User "system:serviceaccount:${namespace}:pod-watcher" cannot ${verb} resource "pods" in API group "" in the namespace "${namespace}"`);
-        } else if (url.pathname === podsPath && url.searchParams.get("watch") === "true") {
+        } else if (served && forbidden.has(served.resource)) {
+            status(res, 403, "Forbidden", `${served.rbacName} is forbidden: User "system:serviceaccount:${namespace}:pod-watcher" cannot ${watching ? "watch" : "list"} resource "${served.resource}" in API group "${served.apiGroup}" in the namespace "${namespace}"`);
+        } else if (served && watching) {
             const since = Number(url.searchParams.get("resourceVersion") || "0");
             res.writeHead(200, { "content-type": "application/json" });
             // The API server sends the headers at once; Node would hold them until the first event.
@@ -115,21 +139,23 @@ export async function startFakeKubernetes(namespace: string, initialPods: any[],
             if (since < compactedBefore) {
                 res.end(`${JSON.stringify({ type: "ERROR", object: { kind: "Status", apiVersion: "v1", status: "Failure", reason: "Expired", code: 410, message: "too old resource version" } })}\n`);
             } else {
-                for (const event of history.filter((e) => e.resourceVersion > since)) {
+                for (const event of history.filter((e) => e.kind === served.kind && e.resourceVersion > since)) {
                     res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
                 }
-                watches.add(res);
+                served.watches.add(res);
                 if (url.searchParams.get("allowWatchBookmarks") === "true") {
-                    bookmarkWatches.add(res);
+                    served.bookmarkWatches.add(res);
                 }
                 res.on("close", () => {
-                    watches.delete(res);
-                    bookmarkWatches.delete(res);
+                    served.watches.delete(res);
+                    served.bookmarkWatches.delete(res);
                 });
             }
-        } else if (url.pathname === podsPath) {
+        } else if (served) {
             res.writeHead(200, { "content-type": "application/json" });
-            res.end(JSON.stringify({ kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: String(resourceVersion) }, items: [...pods.values()] }));
+            res.end(JSON.stringify({
+                kind: `${served.kind}List`, apiVersion: served.apiVersion, metadata: { resourceVersion: String(resourceVersion) }, items: [...served.objects.values()],
+            }));
         } else if (url.pathname.startsWith(`${podsPath}/`) && url.pathname.endsWith("/log")) {
             const name = url.pathname.slice(podsPath.length + 1, -"/log".length);
             const text = logs.get(name);
@@ -160,52 +186,62 @@ export async function startFakeKubernetes(namespace: string, initialPods: any[],
         contexts: [{ name: "fake", context: { cluster: "fake", user: "watcher", namespace } }],
     }));
 
-    const apply = (type: HistoryEvent["type"], pod: any) => {
-        const stamped = stamp(pod);
+    const apply = (type: HistoryEvent["type"], object: any) => {
+        const stamped = stamp(object);
+        const { objects } = ofObject(stamped);
         if (type === "DELETED") {
-            pods.delete(stamped.metadata.name);
+            objects.delete(stamped.metadata.name);
         } else {
-            pods.set(stamped.metadata.name, stamped);
+            objects.set(stamped.metadata.name, stamped);
         }
         return stamped;
     };
+    const allWatches = () => Object.values(collections).flatMap((c) => [...c.watches]);
 
     return {
         url,
         kubeconfig,
         requests,
-        emit(type, pod) {
-            const stamped = apply(type, pod);
-            const event = { resourceVersion, type, object: stamped };
-            history.push(event);
-            for (const watch of watches) {
+        emit(type, object) {
+            const stamped = apply(type, object);
+            const served = ofObject(stamped);
+            history.push({ resourceVersion, type, object: stamped, kind: served.kind });
+            for (const watch of served.watches) {
                 watch.write(`${JSON.stringify({ type, object: stamped })}\n`);
             }
         },
-        changeWhileCompacted(pod, type = "MODIFIED") {
-            apply(type, pod);
+        changeWhileCompacted(object, type = "MODIFIED") {
+            apply(type, object);
             history.length = 0;
             compactedBefore = resourceVersion;
         },
         dropWatches(gracefully = false) {
-            for (const watch of watches) {
+            for (const watch of allWatches()) {
                 if (gracefully) {
                     watch.end();
                 } else {
                     watch.socket?.destroy();
                 }
             }
-            watches.clear();
+            for (const served of Object.values(collections)) {
+                served.watches.clear();
+            }
         },
         bookmark() {
             resourceVersion++;
-            for (const watch of bookmarkWatches) {
-                watch.write(`${JSON.stringify({ type: "BOOKMARK", object: { kind: "Pod", apiVersion: "v1", metadata: { resourceVersion: String(resourceVersion) } } })}\n`);
+            for (const served of Object.values(collections)) {
+                for (const watch of served.bookmarkWatches) {
+                    watch.write(`${JSON.stringify({ type: "BOOKMARK", object: { kind: served.kind, apiVersion: served.apiVersion, metadata: { resourceVersion: String(resourceVersion) } } })}\n`);
+                }
             }
             return String(resourceVersion);
         },
-        forbid(value) {
-            forbidden = value;
+        forbid(value, resource = "pods") {
+            if (value) {
+                forbidden.add(resource);
+            } else {
+                forbidden.delete(resource);
+            }
         },
         waitForRequest(matches) {
             const seen = requests.find(matches);
@@ -254,6 +290,34 @@ export function postgresPod(overrides: {
                 state: overrides.waitingReason ? { waiting: { reason: overrides.waitingReason } } : { running: {} },
                 lastState: overrides.lastTerminated ? { terminated: overrides.lastTerminated } : {},
             }],
+        },
+    };
+}
+
+/** A backup Job as the API returns it: running, or finished with the conditions the Job controller sets. */
+export function backupJob(overrides: {
+    name: string; labels: Record<string, string>; outcome?: "running" | "succeeded" | "failed";
+    /** When it finished: completionTime, or the failure conditions' time. */
+    finishedAt?: string;
+    createdAt?: string;
+}): any {
+    const finishedAt = overrides.finishedAt ?? new Date().toISOString();
+    const conditions = overrides.outcome === "succeeded"
+        ? [{ type: "SuccessCriteriaMet", status: "True", lastTransitionTime: finishedAt }, { type: "Complete", status: "True", lastTransitionTime: finishedAt }]
+        : overrides.outcome === "failed" ? [
+            { type: "FailureTarget", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit", lastTransitionTime: finishedAt },
+            { type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit", lastTransitionTime: finishedAt },
+        ] : [];
+    return {
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: { name: overrides.name, uid: `uid-${overrides.name}`, labels: overrides.labels, creationTimestamp: overrides.createdAt ?? "2026-11-24T02:15:00Z" },
+        status: {
+            startTime: overrides.createdAt ?? "2026-11-24T02:15:00Z",
+            ...(overrides.outcome === "succeeded" ? { succeeded: 1, completionTime: finishedAt } : {}),
+            ...(overrides.outcome === "failed" ? { failed: 2 } : {}),
+            ...(overrides.outcome === "running" || overrides.outcome === undefined ? { active: 1 } : {}),
+            conditions,
         },
     };
 }

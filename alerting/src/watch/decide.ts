@@ -8,7 +8,7 @@
  *
  * What happened while the watcher could not see (a watch gap, before a new watcher's first look)
  * is judged from what the statuses prove, never from a field the last copy lacks. Failures come from
- * `podFailures`; another kind of watched object (backup Jobs) would add its own source of failures.
+ * `podFailures`; the backup Jobs have decisions of their own (backups.ts), by the same rules.
  */
 import type { PodView } from "./podView";
 
@@ -87,10 +87,10 @@ export function initialState(): WatchState {
 }
 
 const seconds = (ms: number) => `${Math.round(ms / 1000)}s`;
-const iso = (ms: number) => new Date(ms).toISOString();
+export const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A time from the pod's status, kept inside the span the observation can speak for. */
-function within(time: number | undefined, from: number, to: number): number {
+export function within(time: number | undefined, from: number, to: number): number {
     return time === undefined ? to : Math.min(to, Math.max(from, time));
 }
 

@@ -1,10 +1,12 @@
 /**
- * The watcher's own health, as pure functions over what its informer reports: whether a watch is
- * open, when the API last proved it answers (a list, a watch opened, an event or a bookmark), and
- * the failures in a row. It feeds the readiness and liveness probes and decides the two mails about
- * the watcher itself: "pod alerts are not working" once it has been blind for the bound, and
- * "work again" once it watches again.
+ * The watcher's own health, as pure functions over what each of its informers (the PostgreSQL pods,
+ * and the backup Jobs when backups are on) reports: whether a watch is open, when the API last
+ * proved it answers (a list, a watch opened, an event or a bookmark), and the failures in a row. It
+ * feeds the readiness and liveness probes and decides the two mails about the watcher itself, one
+ * outage for all its watches: "alerts are not working" once one of them has been blind for the
+ * bound, and "work again" once all of them watch again.
  */
+import { iso } from "./decide";
 
 export type ProblemKind = "authentication" | "authorization" | "tls" | "network" | "server" | "other";
 
@@ -14,13 +16,19 @@ export interface ApiProblem {
     readonly detail: string;
 }
 
-/** The "pod alerts are not working" incident; plain data, so a restarted container carries it on. */
+/** What the watcher watches: the PostgreSQL pods, and the backup Jobs when backups are on. */
+export type Watched = "pods" | "jobs";
+
+/** The "alerts are not working" incident; plain data, so a restarted container carries it on. */
 export interface Outage {
     readonly since: number;
     readonly reason: string;
     readonly mailed: boolean;
+    /** The watches it named: those not ready when it was mailed. */
+    readonly watches: readonly Watched[];
 }
 
+/** The health of one watch. */
 export interface HealthState {
     /** A watch stream is open. */
     readonly watching: boolean;
@@ -32,7 +40,12 @@ export interface HealthState {
     readonly lastContactAt?: number;
     readonly failuresInARow: number;
     readonly lastProblem?: ApiProblem;
-    readonly outage?: Outage;
+}
+
+/** Every watch of the watcher. */
+export interface WatchHealth {
+    readonly pods: HealthState;
+    readonly jobs?: HealthState;
 }
 
 export type HealthSignal =
@@ -53,14 +66,15 @@ export interface HealthBounds {
 }
 
 export interface HealthDecision {
-    readonly kind: "not-working" | "working-again";
+    /** About the pod alerts (and maybe the backup alerts too), or about the backup alerts alone. */
+    readonly kind: "not-working" | "working-again" | "backup-alerts-not-working" | "backup-alerts-working-again";
     readonly reason: string;
     readonly since: number;
     readonly notes: readonly string[];
 }
 
-export function initialHealth(at: number, outage?: Outage): HealthState {
-    return { watching: false, everWatched: false, blindSince: at, failuresInARow: 0, outage };
+export function initialHealth(at: number): HealthState {
+    return { watching: false, everWatched: false, blindSince: at, failuresInARow: 0 };
 }
 
 export function afterSignal(state: HealthState, signal: HealthSignal, at: number): HealthState {
@@ -102,6 +116,22 @@ export function probes(state: HealthState, at: number, bounds: HealthBounds): Pr
     };
 }
 
+/**
+ * The watcher's probes: ready while every watch is; live while the pod watch is. A blind Jobs watch
+ * does not restart the container: that would interrupt the pod alerts, and what a restart fixes (a
+ * rotated CA bundle or token, a wedged client) breaks the pod watch too, which does restart it.
+ */
+export function watcherProbes(watches: WatchHealth, at: number, bounds: HealthBounds): Probes {
+    const pods = probes(watches.pods, at, bounds);
+    return { ready: pods.ready && (watches.jobs === undefined || probes(watches.jobs, at, bounds).ready), live: pods.live };
+}
+
+/** What each watch covers, for the mails about the watcher itself. */
+const COVERS: Record<Watched, { readonly objects: string; readonly unmailed: string }> = {
+    pods: { objects: "the PostgreSQL pods", unmailed: "crashes, OOM kills, evictions and lost pods are not mailed; the preStop mail of a graceful stop still is" },
+    jobs: { objects: "the backup Jobs", unmailed: "failed backups and backups that stopped are not mailed" },
+};
+
 function describe(problem: ApiProblem | undefined, silent: boolean): string {
     if (silent) {
         return "the watch stays open but nothing arrives (no event, bookmark or reconnect)";
@@ -124,43 +154,54 @@ function describe(problem: ApiProblem | undefined, silent: boolean): string {
     }
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-
-/** The mail about the watcher itself that is due now, if any: at most one per outage and one per recovery. */
-export function healthDecision(state: HealthState, at: number, bounds: HealthBounds): { state: HealthState; decision?: HealthDecision } {
-    const blind = blindFrom(state, at, bounds);
-    if (blind !== undefined) {
-        if (at - blind < bounds.blindMs || state.outage?.mailed) {
-            return { state };
+/**
+ * The mail about the watcher itself that is due now, if any: at most one per outage and one per
+ * recovery, whichever and however many of its watches are blind. It names the watches that are not
+ * ready then. One that fails later joins the outage: no mail of its own, and the "work again" mail
+ * waits for it too.
+ */
+export function healthDecision(watches: WatchHealth, outage: Outage | undefined, at: number, bounds: HealthBounds): { outage?: Outage; decision?: HealthDecision } {
+    const all = (Object.entries(watches) as [Watched, HealthState | undefined][])
+        .filter((entry): entry is [Watched, HealthState] => entry[1] !== undefined);
+    const blind = all.map(([watched, state]) => ({ watched, state, since: blindFrom(state, at, bounds) }))
+        .filter((watch): watch is { watched: Watched; state: HealthState; since: number } => watch.since !== undefined);
+    if (blind.length > 0) {
+        const first = Math.min(...blind.map((watch) => watch.since));
+        if (at - first < bounds.blindMs || outage?.mailed) {
+            return { outage };
         }
-        const since = state.outage?.since ?? blind;
-        const reason = describe(state.lastProblem, state.watching);
+        const named = blind.filter((watch) => at - watch.since >= bounds.blindMs || !probes(watch.state, at, bounds).ready);
+        // The subject is about the pod alerts whenever they are off.
+        const main = named.find((watch) => watch.watched === "pods") ?? named[0];
+        const reason = describe(main.state.lastProblem, main.state.watching);
+        const pods = main.watched === "pods";
         return {
-            state: { ...state, outage: { since, reason, mailed: true } },
+            outage: { since: first, reason, mailed: true, watches: named.map((watch) => watch.watched) },
             decision: {
-                kind: "not-working", reason, since, notes: [
-                    `The pod watcher has not been able to watch the PostgreSQL pods since ${iso(since)} (${state.failuresInARow} failure(s) in a row).`,
-                    "Until it can, crashes, OOM kills, evictions and lost pods are not mailed; the preStop mail of a graceful stop still is.",
-                    "Kubernetes restarts the watcher while this lasts; one more mail follows when it watches again.",
+                kind: pods ? "not-working" : "backup-alerts-not-working", reason, since: first, notes: [
+                    ...named.flatMap((watch) => [
+                        `The pod watcher has not been able to watch ${COVERS[watch.watched].objects} since ${iso(watch.since)} (${watch.state.failuresInARow} failure(s) in a row).`,
+                        `Until it can, ${COVERS[watch.watched].unmailed}.`,
+                    ]),
+                    pods ? "Kubernetes restarts the watcher while this lasts; one more mail follows when it watches again."
+                        : "Its pod alerts still work; one more mail follows when it watches again.",
                 ],
             },
         };
     }
-    if (state.outage === undefined) {
-        return { state };
+    if (!outage?.mailed) {
+        return {};
     }
-    const outage = state.outage;
-    const cleared = { ...state, outage: undefined };
-    if (!outage.mailed) {
-        return { state: cleared };
-    }
-    const back = state.lastContactAt ?? at;
+    const back = Math.max(...all.map(([, state]) => state.lastContactAt ?? at));
+    const pods = outage.watches.includes("pods");
     return {
-        state: cleared,
         decision: {
-            kind: "working-again", reason: "the pod watcher watches again", since: back, notes: [
+            kind: pods ? "working-again" : "backup-alerts-working-again",
+            reason: pods ? "the pod watcher watches again" : "the pod watcher watches the backup Jobs again",
+            since: back,
+            notes: [
                 `Blind from ${iso(outage.since)} to ${iso(back)} (${outage.reason}).`,
-                "What the pods' statuses show happened meanwhile is reported in separate mails.",
+                `What the statuses of ${outage.watches.map((watched) => COVERS[watched].objects).join(" and ")} show happened meanwhile is reported in separate mails.`,
             ],
         },
     };

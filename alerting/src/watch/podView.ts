@@ -43,7 +43,7 @@ export interface PodView {
 }
 
 /** A time as the API gives it: a string in watch events, a Date once client-node has deserialised a list. */
-type ApiTime = string | Date | null | undefined;
+export type ApiTime = string | Date | null | undefined;
 
 /** The subset of a V1Pod that is read; structural, so plain JSON pods type-check too. */
 export interface PodObject {
@@ -76,7 +76,7 @@ interface TerminatedState {
 /** Reasons the node controller, the taint manager and pod GC give a pod whose node is unreachable or deleted. */
 const NODE_LOST_REASONS = new Set(["NodeLost", "DeletionByTaintManager", "DeletionByPodGC"]);
 
-function millis(time: ApiTime): number | undefined {
+export function millis(time: ApiTime): number | undefined {
     if (time === null || time === undefined) {
         return undefined;
     }

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Builds the pinned end-to-end toolchain (Pulumi CLI and plugins, a Kubernetes
+# control plane, etcd, kwok) from Go modules into a cache directory keyed by the
+# contents of e2e/tools/, so that changed pins rebuild and unchanged ones reuse.
+#
+# stdout: one line per tool ("built" or "cached", with seconds), then the bin
+# directory as the very last line:   bin=$(e2e/tools/build.sh | tail -n1)
+# stderr: the go command's own output.
+#
+# Environment:
+#   E2E_TOOLS_CACHE   cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/workshop-postgres/e2e-tools)
+#   E2E_TOOLS_ONLY    space-separated tool names to build (default: all)
+#   E2E_TOOLS_GO_P    go build -p (default 2, the machine has 2 cores)
+#   E2E_TOOLS_STATUS  file that gets one "name version path" line per ready tool
+#                     (default e2e/tools/STATUS, untracked)
+set -euo pipefail
+
+# Everything runs inside main(): bash parses the whole function before it starts,
+# so editing this file while a build runs cannot derail that build.
+main() {
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here"
+# shellcheck source=versions.env
+source ./versions.env
+
+# Module versions are pinned by the committed go.mod/go.sum: never edit them here.
+export GOFLAGS="-mod=readonly -buildvcs=false"
+# Static binaries, as the upstream release builds make them.
+export CGO_ENABLED=0
+if [[ -n "${GOTOOLCHAIN_PIN:-}" ]]; then export GOTOOLCHAIN=$GOTOOLCHAIN_PIN; fi
+
+go_version=$(go env GOVERSION)
+# The key covers every file that decides what gets built (not the docs, not STATUS)
+# and the Go version that builds it.
+key=$(
+  {
+    echo "$go_version"
+    find . -type f ! -name README.md ! -name STATUS ! -name '*.log' -print0 |
+      LC_ALL=C sort -z | xargs -0 sha256sum
+  } | sha256sum | cut -c1-12
+)
+cache_root=${E2E_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/workshop-postgres/e2e-tools}
+dir=$cache_root/$key
+bin=$dir/bin
+mkdir -p "$bin" "$dir/mod" "$dir/src"
+P=${E2E_TOOLS_GO_P:-2}
+only=${E2E_TOOLS_ONLY:-}
+status_file=${E2E_TOOLS_STATUS:-$here/STATUS}
+failed=()
+t_start=$SECONDS
+
+want() { [[ -z "$only" || " $only " == *" $1 "* ]]; }
+
+status() { # name version path
+  local tmp
+  tmp=$(mktemp)
+  { [[ -f "$status_file" ]] && grep -v "^$1 " "$status_file" || true; } >"$tmp"
+  echo "$1 $2 $3" >>"$tmp"
+  mv "$tmp" "$status_file"
+}
+
+report() { # built|cached|FAILED name version seconds
+  printf '%-7s %-30s %-12s %5ss\n' "$1" "$2" "$3" "$4"
+}
+
+# The committed go.mod must pin what versions.env says.
+check_pin() { # wrapper module version
+  local got
+  got=$(cd "$here/$1" && go list -m -f '{{.Version}}' "$2")
+  if [[ "$got" != "$3" ]]; then
+    echo "build.sh: $1/go.mod pins $2 $got, versions.env says $3" >&2
+    exit 1
+  fi
+}
+
+# A build-time copy of a wrapper's go.mod/go.sum with extra replace lines, used as
+# -modfile so that the committed go.mod never names a path inside the cache.
+modfile_with() { # wrapper replace-lines...
+  local w=$1 mf=$dir/mod/$1.go.mod
+  shift
+  cp "$here/$w/go.mod" "$mf"
+  cp "$here/$w/go.sum" "${mf%.mod}.sum"
+  local r
+  for r in "$@"; do echo "replace $r" >>"$mf"; done
+  echo "$mf"
+}
+
+build_go() { # name version wrapper package ldflags [modfile]
+  local name=$1 version=$2 wrapper=$3 pkg=$4 ldflags=$5 modfile=${6:-}
+  want "$name" || return 0
+  local out=$bin/$name t0=$SECONDS
+  if [[ -x "$out" ]]; then
+    report cached "$name" "$version" 0
+  elif (cd "$here/$wrapper" &&
+    go build -trimpath -p "$P" ${modfile:+-modfile="$modfile"} \
+      -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"); then
+    mv "$out.tmp" "$out"
+    report built "$name" "$version" $((SECONDS - t0))
+  else
+    rm -f "$out.tmp"
+    report FAILED "$name" "$version" $((SECONDS - t0))
+    failed+=("$name")
+    return 0
+  fi
+  status "$name" "$version" "$out"
+}
+
+# --- Pulumi CLI ---------------------------------------------------------------
+if want pulumi; then
+  check_pin pulumi github.com/pulumi/pulumi/pkg/v3 "v$PULUMI_VERSION"
+  build_go pulumi "v$PULUMI_VERSION" pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
+fi
+
+# --- Dynamic-provider script ------------------------------------------------------
+if want pulumi-resource-pulumi-nodejs; then
+  out=$bin/pulumi-resource-pulumi-nodejs
+  if [[ -x "$out" ]]; then
+    report cached pulumi-resource-pulumi-nodejs "npm-sdk" 0
+  else
+    install -m 0755 "$here/scripts/pulumi-resource-pulumi-nodejs" "$out"
+    report built pulumi-resource-pulumi-nodejs "npm-sdk" 0
+  fi
+  status pulumi-resource-pulumi-nodejs "(runs-node_modules/@pulumi/pulumi)" "$out"
+fi
+
+# --- Pulumi Kubernetes provider -----------------------------------------------
+if want pulumi-resource-kubernetes; then
+  mod=github.com/pulumi/pulumi-kubernetes/provider/v4
+  check_pin pulumi-resource-kubernetes "$mod" "$KUBERNETES_PROVIDER_MODULE_VERSION"
+  src=$dir/src/pulumi-kubernetes-provider
+  if [[ ! -f "$src/.prepared" ]]; then
+    # The module zip lacks the two generated go:embed files: copy the module out of
+    # the module cache and generate them with upstream's own generate.go.
+    moddir=$(cd "$here/pulumi-resource-kubernetes" &&
+      go mod download "$mod" && go list -m -f '{{.Dir}}' "$mod")
+    rm -rf "$src"
+    cp -R "$moddir" "$src"
+    chmod -R u+w "$src"
+    (cd "$here/pulumi-resource-kubernetes" &&
+      go build -trimpath -o "$dir/src/k8s-provider-generate" \
+        "$src/cmd/pulumi-resource-kubernetes/generate.go")
+    (cd "$src/cmd/pulumi-resource-kubernetes" &&
+      VERSION=$KUBERNETES_PROVIDER_VERSION "$dir/src/k8s-provider-generate")
+    touch "$src/.prepared"
+  fi
+  build_go pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" pulumi-resource-kubernetes \
+    "$mod/cmd/pulumi-resource-kubernetes" \
+    "-X $mod/pkg/version.Version=$KUBERNETES_PROVIDER_VERSION" \
+    "$(modfile_with pulumi-resource-kubernetes "$mod => $src")"
+fi
+
+# --- Kubernetes control plane -------------------------------------------------
+if want kube-apiserver || want kube-controller-manager || want kube-scheduler || want kubectl; then
+  check_pin kube k8s.io/kubernetes "v$KUBERNETES_VERSION"
+  kube_ld=""
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    kube_ld+=" -X $p.gitVersion=v$KUBERNETES_VERSION"
+    kube_ld+=" -X $p.gitMajor=${KUBERNETES_VERSION%%.*}"
+    minor=${KUBERNETES_VERSION#*.}
+    kube_ld+=" -X $p.gitMinor=${minor%%.*}"
+    kube_ld+=" -X $p.buildDate=$KUBERNETES_BUILD_DATE"
+  done
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    build_go "$c" "v$KUBERNETES_VERSION" kube "k8s.io/kubernetes/cmd/$c" "$kube_ld"
+  done
+fi
+
+# --- etcd ---------------------------------------------------------------------
+if want etcd; then
+  check_pin etcd go.etcd.io/etcd/server/v3 "v$ETCD_VERSION"
+  # The version string is a constant in go.etcd.io/etcd/api/v3/version; only the
+  # git SHA is an ldflag, and a module zip has none.
+  build_go etcd "v$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3 \
+    "-X go.etcd.io/etcd/api/v3/version.GitSHA=module-v$ETCD_VERSION"
+fi
+
+# --- kwok ---------------------------------------------------------------------
+if want kwok || want kwokctl; then
+  check_pin kwok sigs.k8s.io/kwok "v$KWOK_VERSION"
+  for c in kwok kwokctl; do
+    build_go "$c" "v$KWOK_VERSION" kwok "sigs.k8s.io/kwok/cmd/$c" \
+      "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
+  done
+fi
+
+report total "" "" $((SECONDS - t_start))
+status bin-dir "$key" "$bin"
+if ((${#failed[@]})); then
+  echo "build.sh: failed: ${failed[*]}" >&2
+  echo "$bin"
+  exit 1
+fi
+echo "$bin"
+}
+
+main "$@"
+exit
