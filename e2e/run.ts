@@ -268,7 +268,7 @@ async function main(): Promise<number> {
             }
         });
 
-        await step("c. PostgreSQL: role, schema, grants, default privileges, the table and its row, the ledger", async () => {
+        await step("c. PostgreSQL: role, schema, grants, default privileges, the table and its row, the ledger closed to the application", async () => {
             const app = { ...superuser(secrets.app), user: APP_USER };
             const [role] = await sql(superuser(dbPassword), "SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = $1", [APP_USER]);
             assert.deepStrictEqual(role, { rolcanlogin: true, rolsuper: false });
@@ -286,6 +286,11 @@ async function main(): Promise<number> {
             assert.ok(rows.some((r) => r.full_name === "Ada Lovelace"), "the seed row, read as the application role");
             const ledger = await sql(superuser(dbPassword), `SELECT filename FROM ${SCHEMA}.sql_migrations ORDER BY filename`);
             assert.deepStrictEqual(ledger.map((r) => r.filename), fs.readdirSync(path.join(project, "sql")).filter((f) => f.endsWith(".sql")).sort());
+            // The application may not make the next up apply files again: the ledger is closed to it.
+            const [deleted] = await sql(app, `WITH gone AS (DELETE FROM ${SCHEMA}.sql_migrations RETURNING 1) SELECT count(*) AS n FROM gone`)
+                .catch((error: Error) => [{ n: `refused: ${error.message}` }]);
+            assert.ok(deleted.n === "0" || String(deleted.n).startsWith("refused"), `the application role deleted ${deleted.n} ledger rows`);
+            assert.strictEqual((await sql(superuser(dbPassword), `SELECT count(*) AS n FROM ${SCHEMA}.sql_migrations`))[0].n, String(ledger.length));
         });
 
         await step("d. preview --expect-no-changes, then refresh --expect-no-changes", async () => {
