@@ -8,6 +8,7 @@
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { containerEnv, PodFacts } from "../test/support/kubelet";
 import type { KubeApi } from "./kubeApi";
 
 export interface LocalContainer {
@@ -19,31 +20,18 @@ export interface LocalContainer {
     stop(): Promise<number | string>;
 }
 
-export interface PodFacts {
-    readonly name: string;
-    readonly node: string;
-    readonly ip: string;
-}
-
+/** The container's environment from the ConfigMaps and Secrets of its namespace, as the kubelet reads them. */
 async function resolveEnv(api: KubeApi, namespace: string, container: any, pod: PodFacts): Promise<Record<string, string>> {
-    const env: Record<string, string> = {};
-    const configMap = async (name: string) => (await api.get(`/api/v1/namespaces/${namespace}/configmaps/${name}`)).data ?? {};
-    const secret = async (name: string) => Object.fromEntries(Object.entries((await api.get(`/api/v1/namespaces/${namespace}/secrets/${name}`)).data ?? {})
-        .map(([key, value]) => [key, Buffer.from(String(value), "base64").toString()]));
-    for (const source of container.envFrom ?? []) {
-        Object.assign(env, source.configMapRef ? await configMap(source.configMapRef.name) : await secret(source.secretRef.name));
-    }
-    const fields: Record<string, string> = {
-        "metadata.name": pod.name, "metadata.namespace": namespace, "spec.nodeName": pod.node, "status.podIP": pod.ip,
-    };
-    for (const variable of container.env ?? []) {
-        const from = variable.valueFrom;
-        env[variable.name] = from === undefined ? variable.value ?? ""
-            : from.fieldRef ? fields[from.fieldRef.fieldPath]
-            : from.configMapKeyRef ? (await configMap(from.configMapKeyRef.name))[from.configMapKeyRef.key]
-            : (await secret(from.secretKeyRef.name))[from.secretKeyRef.key];
-    }
-    return env;
+    const byName = async (kind: "configmaps" | "secrets", decode: (value: string) => string) => new Map<string, Record<string, string>>(
+        (await api.get(`/api/v1/namespaces/${namespace}/${kind}`)).items.map((item: any) => [item.metadata.name,
+            Object.fromEntries(Object.entries(item.data ?? {}).map(([key, value]) => [key, decode(String(value))]))]));
+    const configMaps = await byName("configmaps", (value) => value);
+    const secrets = await byName("secrets", (value) => Buffer.from(value, "base64").toString());
+    const fields = { "metadata.name": pod.name, "metadata.namespace": namespace, "spec.nodeName": pod.node, "status.podIP": pod.ip };
+    return containerEnv(container, fields, {
+        configMap: (name) => configMaps.get(name) ?? {},
+        secret: (name) => secrets.get(name) ?? {},
+    });
 }
 
 export async function runContainer(api: KubeApi, deployment: any, containerName: string, pod: PodFacts, dir: string,

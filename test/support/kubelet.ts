@@ -60,6 +60,35 @@ function podTemplateOf(workload: any): any {
     return workload.kind === "Pod" ? workload : workload.spec.jobTemplate?.spec.template ?? workload.spec.template;
 }
 
+/** Where a container's environment comes from: ConfigMaps and Secrets by name, as key → text. */
+export interface EnvSources {
+    configMap(name: string): Record<string, string>;
+    secret(name: string): Record<string, string>;
+}
+
+/** A container's environment as the kubelet builds it: envFrom, then values, Downward API fields, ConfigMap and Secret keys. */
+export function containerEnv(container: any, fields: Record<string, string>, sources: EnvSources): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const source of container.envFrom ?? []) {
+        Object.assign(env, source.configMapRef ? sources.configMap(source.configMapRef.name) : sources.secret(source.secretRef.name));
+    }
+    for (const variable of container.env ?? []) {
+        const from = variable.valueFrom;
+        if (variable.value !== undefined) {
+            env[variable.name] = variable.value;
+        } else if (from?.fieldRef) {
+            env[variable.name] = fields[from.fieldRef.fieldPath];
+        } else if (from?.configMapKeyRef) {
+            env[variable.name] = sources.configMap(from.configMapKeyRef.name)[from.configMapKeyRef.key];
+        } else if (from?.secretKeyRef) {
+            env[variable.name] = sources.secret(from.secretKeyRef.name)[from.secretKeyRef.key];
+        } else {
+            throw new Error(`env ${variable.name}: unsupported source`);
+        }
+    }
+    return env;
+}
+
 /**
  * `claims` maps PersistentVolumeClaim names to host directories, so that pods share a volume; any
  * other volume gets a fresh directory. Writable volumes belong to the pod's fsGroup, as the kubelet
@@ -78,22 +107,10 @@ export function materialise(run: ProgramRun, deployment: Pick<RecordedResource, 
         "spec.nodeName": pod.node,
         "status.podIP": pod.ip,
     };
-    const env: Record<string, string> = {};
-    for (const source of container.envFrom ?? []) {
-        Object.assign(env, byName(run, "kubernetes:core/v1:ConfigMap", source.configMapRef.name).inputs.data);
-    }
-    for (const variable of container.env ?? []) {
-        if (variable.value !== undefined) {
-            env[variable.name] = variable.value;
-        } else if (variable.valueFrom?.fieldRef) {
-            env[variable.name] = fields[variable.valueFrom.fieldRef.fieldPath];
-        } else if (variable.valueFrom?.secretKeyRef) {
-            const secret = byName(run, "kubernetes:core/v1:Secret", variable.valueFrom.secretKeyRef.name).inputs;
-            env[variable.name] = secret.stringData[variable.valueFrom.secretKeyRef.key];
-        } else {
-            throw new Error(`env ${variable.name}: unsupported source`);
-        }
-    }
+    const env = containerEnv(container, fields, {
+        configMap: (name) => byName(run, "kubernetes:core/v1:ConfigMap", name).inputs.data,
+        secret: (name) => byName(run, "kubernetes:core/v1:Secret", name).inputs.stringData,
+    });
     const root = fs.mkdtempSync(path.join(os.tmpdir(), `pod-${containerName}-`));
     const mounts: Record<string, string> = {};
     const readOnlyMounts: string[] = [];
