@@ -369,16 +369,21 @@ async function main(): Promise<number> {
             // A stack of its own, as a user's first `npm run up` on kind: the Service is new, so the whole window runs.
             const lbStack = await newStack("e2e-lb", { namespace: `${NAMESPACE}-lb`, allowDataDeletion: "true" });
             const started = Date.now();
-            await assert.rejects(lbStack.up(engineLog("k-up")), (error: Error) => {
-                assert.match(error.message, /LoadBalancer Service workshop-e2e-lb\/postgres has no address after \d+ s and no load-balancer controller/);
-                assert.match(error.message, /minikube tunnel/);
-                assert.match(error.message, /workshop-postgres:dbHost 127\.0\.0\.1/);
-                return true;
-            });
+            const failure = await lbStack.up(engineLog("k-up")).then(() => undefined, (error: Error) => error);
             const seconds = (Date.now() - started) / 1000;
-            assert.ok(seconds >= NO_CONTROLLER_SECONDS && seconds < 3 * NO_CONTROLLER_SECONDS,
-                `up failed after ${seconds.toFixed(1)} s: the ${NO_CONTROLLER_SECONDS} s window, not the provider's 10 minutes`);
-            console.log(`      (up failed after ${seconds.toFixed(1)} s)`);
+            const service = await kube().get(`/api/v1/namespaces/${NAMESPACE}-lb/services/postgres`);
+            if (ownCluster && service.status?.loadBalancer?.ingress?.length) {
+                // A cluster of the user's with a load-balancer controller: the rule under test does not apply.
+                console.log(`      (this cluster gave the Service an address; up ${failure ? "failed" : "succeeded"} after ${seconds.toFixed(1)} s)`);
+            } else {
+                assert.ok(failure, "up fails when no address can come");
+                assert.match(failure.message, /LoadBalancer Service workshop-e2e-lb\/postgres has no address after \d+ s and no load-balancer controller/);
+                assert.match(failure.message, /minikube tunnel/);
+                assert.match(failure.message, /workshop-postgres:dbHost 127\.0\.0\.1/);
+                assert.ok(seconds >= NO_CONTROLLER_SECONDS && seconds < 3 * NO_CONTROLLER_SECONDS,
+                    `up failed after ${seconds.toFixed(1)} s: the ${NO_CONTROLLER_SECONDS} s window, not the provider's 10 minutes`);
+                console.log(`      (up failed after ${seconds.toFixed(1)} s)`);
+            }
             await lbStack.destroy(engineLog("k-destroy"));
             assert.strictEqual(await kube().find(`/api/v1/namespaces/${NAMESPACE}-lb`), undefined, "its namespace is gone");
             await lbStack.workspace.removeStack("e2e-lb");
