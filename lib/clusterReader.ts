@@ -72,6 +72,12 @@ async function kubeReader(target: ClusterTarget): Promise<ClusterReader> {
     if (target.context !== undefined) {
         config.setCurrentContext(target.context);
     }
+    if (target.cluster !== undefined) {
+        // As the provider's `cluster` setting: the current context's user against another cluster of the kubeconfig.
+        const current = config.getContextObject(config.getCurrentContext());
+        config.addContext({ name: "workshop-postgres-reader", cluster: target.cluster, user: current?.user ?? "" });
+        config.setCurrentContext("workshop-postgres-reader");
+    }
     const api: CoreV1Api = config.makeApiClient(Api);
     return {
         namespaceAnnotations: async (name) => {

@@ -324,8 +324,8 @@ func (p *postgres) Read(_ context.Context, req plugin.ReadRequest) (plugin.ReadR
 		exists = true
 		for _, privilege := range list(in, "privileges") {
 			var held bool
-			query := grantQuery(string(req.Type), text(in, "objectType"))
-			if err = db.QueryRow(query, text(in, "role"), text(in, "schema"), privilege, text(in, "owner")).Scan(&held); err != nil {
+			query, args := grantQuery(string(req.Type), in, privilege)
+			if err = db.QueryRow(query, args...).Scan(&held); err != nil {
 				break
 			}
 			if held {
@@ -352,22 +352,25 @@ func (p *postgres) Read(_ context.Context, req plugin.ReadRequest) (plugin.ReadR
 	return plugin.ReadResponse{ReadResult: plugin.ReadResult{ID: req.ID, Inputs: inputs, Outputs: outputs}, Status: resource.StatusOK}, nil
 }
 
-// grantQuery answers whether role ($1) holds privilege ($3) in schema ($2); $4 is the owner for default privileges.
-func grantQuery(t, objectType string) string {
+// grantQuery asks whether the role holds the privilege: in the schema's default privileges for the
+// owner, on the schema itself, or on every object of that kind in the schema (true for none).
+func grantQuery(t string, in resource.PropertyMap, privilege string) (string, []any) {
+	role, schema, objectType := text(in, "role"), text(in, "schema"), text(in, "objectType")
 	if t == defaultsType {
 		kind := map[string]string{"table": "r", "sequence": "S"}[objectType]
 		return `SELECT EXISTS (SELECT 1 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace,
-			aclexplode(d.defaclacl) a WHERE n.nspname = $2 AND d.defaclobjtype = '` + kind + `'
-			AND pg_get_userbyid(d.defaclrole) = $4 AND pg_get_userbyid(a.grantee) = $1 AND a.privilege_type = $3)`
+			aclexplode(d.defaclacl) a WHERE n.nspname = $2 AND d.defaclobjtype = $5
+			AND pg_get_userbyid(d.defaclrole) = $4 AND pg_get_userbyid(a.grantee) = $1 AND a.privilege_type = $3)`,
+			[]any{role, schema, privilege, text(in, "owner"), kind}
 	}
 	if objectType == "schema" {
-		return "SELECT has_schema_privilege($1, $2, $3) OR $4 = 'unused'"
+		return "SELECT has_schema_privilege($1, $2, $3)", []any{role, schema, privilege}
 	}
-	relkind := map[string]string{"table": "('r','p','v','m','f')", "sequence": "('S')"}[objectType]
-	// Held when every object of that kind in the schema grants it (true for an empty schema).
+	kinds := map[string]string{"table": "{r,p,v,m,f}", "sequence": "{S}"}[objectType]
 	return `SELECT coalesce(bool_and(EXISTS (SELECT 1 FROM aclexplode(c.relacl) a
-			WHERE pg_get_userbyid(a.grantee) = $1 AND a.privilege_type = $3)), true) OR $4 = 'unused'
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $2 AND c.relkind IN ` + relkind
+			WHERE pg_get_userbyid(a.grantee) = $1 AND a.privilege_type = $3)), true)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $2 AND c.relkind::text = ANY ($4::text[])`, []any{role, schema, privilege, kinds}
 }
 
 func (p *postgres) Delete(_ context.Context, req plugin.DeleteRequest) (plugin.DeleteResponse, error) {
