@@ -122,10 +122,15 @@ export class KubeApi {
     }
 }
 
-/** The REST path of a namespaced or cluster-scoped object from its apiVersion and kind. */
-export function objectPath(apiVersion: string, kind: string, name: string, namespace?: string): string {
+/** The REST path of a kind's collection, namespaced or cluster-scoped, from its apiVersion and kind. */
+export function collectionPath(apiVersion: string, kind: string, namespace?: string): string {
     const lower = kind.toLowerCase();
     const plural = lower.endsWith("y") ? `${lower.slice(0, -1)}ies` : lower.endsWith("s") ? `${lower}es` : `${lower}s`;
     const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-    return `${base}${namespace ? `/namespaces/${namespace}` : ""}/${plural}/${name}`;
+    return `${base}${namespace ? `/namespaces/${namespace}` : ""}/${plural}`;
+}
+
+/** The REST path of one object. */
+export function objectPath(apiVersion: string, kind: string, name: string, namespace?: string): string {
+    return `${collectionPath(apiVersion, kind, namespace)}/${name}`;
 }

@@ -20,7 +20,7 @@ import { PROJECT } from "../lib/settings";
 import { startFakeSendgrid } from "../test/support/fakeSendgrid";
 import { queryOnce as sql, startPostgres, TestServer } from "../test/support/embeddedPostgres";
 import { kwokStageFiles, NODE_NAME, startControlPlane } from "./controlPlane";
-import { ApiError, KubeApi, objectPath, readKubeconfig, writeKubeconfig } from "./kubeApi";
+import { ApiError, collectionPath, KubeApi, objectPath, readKubeconfig, writeKubeconfig } from "./kubeApi";
 import { runContainer } from "./kubeletLocal";
 import { allocatedPorts, listening, Processes, processesMentioning, run, until } from "./processes";
 
@@ -30,9 +30,10 @@ const NAMESPACE = "workshop-e2e";
 const DB = { user: "postgres", password: "Aw3s0m3", name: "WORKSHOP" };
 const SCHEMA = "workshop";
 const APP_USER = "workshop_app";
-/** What the controllers create in every namespace, and the two claims that destroy keeps. */
-const LEFT_BY_DESIGN = new Set(["ConfigMap/kube-root-ca.crt", "ServiceAccount/default",
-    "PersistentVolumeClaim/postgres-data", "PersistentVolumeClaim/postgres-backup-storage"]);
+/** The claims that destroy keeps: the data's and the backups'. */
+const CLAIMS = ["postgres-data", "postgres-backup-storage"];
+/** What the controllers create in every namespace, and the claims. */
+const LEFT_BY_DESIGN = new Set(["ConfigMap/kube-root-ca.crt", "ServiceAccount/default", ...CLAIMS.map((claim) => `PersistentVolumeClaim/${claim}`)]);
 
 interface Outcome { readonly name: string; readonly ok: boolean; readonly seconds: number; readonly error?: string }
 const outcomes: Outcome[] = [];
@@ -146,7 +147,7 @@ async function main(): Promise<number> {
     const live = (outputs: any) => kube().find(objectPath(outputs.apiVersion, outputs.kind, outputs.metadata.name, outputs.metadata.namespace));
     const superuser = (password: string) => ({ host: "127.0.0.1", port: pgPort, user: DB.user, password, database: DB.name, sslMode: "disable" as const });
     let dbPassword = DB.password;
-    const pvcUid = async () => Promise.all(["postgres-data", "postgres-backup-storage"].map(async (claim) =>
+    const pvcUid = async () => Promise.all(CLAIMS.map(async (claim) =>
         (await kube().get(`/api/v1/namespaces/${NAMESPACE}/persistentvolumeclaims/${claim}`)).metadata.uid as string));
     const namespaceUid = async () => (await kube().get(`/api/v1/namespaces/${NAMESPACE}`)).metadata.uid as string;
     const engineLog = (name: string) => {
@@ -262,7 +263,7 @@ async function main(): Promise<number> {
             const pods = (await kube().get(`/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=app.kubernetes.io/name=postgresql`)).items;
             assert.strictEqual(pods.length, 1, "one PostgreSQL pod");
             assert.ok(pods[0].status.conditions.some((c: any) => c.type === "Ready" && c.status === "True"), "the PostgreSQL pod is Ready");
-            for (const name of ["postgres-data", "postgres-backup-storage"]) {
+            for (const name of CLAIMS) {
                 const claim = await kube().get(`/api/v1/namespaces/${NAMESPACE}/persistentvolumeclaims/${name}`);
                 assert.strictEqual(claim.status.phase, "Bound", `${name} is Bound`);
             }
@@ -459,7 +460,7 @@ async function main(): Promise<number> {
             for (const [apiVersion, kind] of [["v1", "Secret"], ["v1", "ConfigMap"], ["v1", "Service"], ["v1", "ServiceAccount"], ["apps/v1", "Deployment"],
                 ["networking.k8s.io/v1", "NetworkPolicy"], ["rbac.authorization.k8s.io/v1", "Role"], ["rbac.authorization.k8s.io/v1", "RoleBinding"],
                 ["batch/v1", "CronJob"], ["batch/v1", "Job"], ["v1", "PersistentVolumeClaim"]]) {
-                const list = await kube().get(objectPath(apiVersion, kind, "", NAMESPACE).replace(/\/$/, ""));
+                const list = await kube().get(collectionPath(apiVersion, kind, NAMESPACE));
                 left.push(...list.items.map((item: any) => `${kind}/${item.metadata.name}`).filter((name: string) => !LEFT_BY_DESIGN.has(name)));
             }
             assert.deepStrictEqual(left, [], "nothing else of the stack is left in the namespace");
