@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import { utc } from "../alerting/src/message";
 import { watcherGraceSeconds } from "../alerting/src/watch/budget";
+import { ago, MINUTE, STARTED_AT } from "./support/clock";
 import { devStack } from "./support/devStack";
 import { ACCEPTED, FakeSendgrid, ScriptedAnswer, startFakeSendgrid } from "./support/fakeSendgrid";
 import { backupJob, FakeKubernetes, FakeKubernetesOptions, postgresPod, startFakeKubernetes, TOKEN, untrustedCertificate } from "./support/fakeKubernetes";
@@ -128,12 +129,18 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
     let pod: Materialised | undefined;
     let watchers: WatcherProcess[] = [];
     const POD_NAME = "postgres-6b9c-qwert";
+    const OOM_LOG_LINE = `${utc(new Date(STARTED_AT - MINUTE))} [7] FATAL:  out of memory`;
     const podsPath = "/api/v1/namespaces/workshop/pods";
     const isWatch = (request: { path: string; query: URLSearchParams }) => request.path === podsPath && request.query.get("watch") === "true";
     const lists = () => kube!.requests.filter((r) => r.path === podsPath && r.query.get("watch") !== "true").length;
     const watcherContainer = () => run.deployment("pod-watcher").inputs.spec.template.spec.containers[0];
-    /** Short timings; the rest of the environment is the Deployment's own. */
-    const FAST = { WATCH_RETRY_SECONDS: "0.02", BLIND_ALERT_SECONDS: "0.25" };
+    /**
+     * A short retry; the rest of the environment is the Deployment's own. The blind-watcher bound stays
+     * at its default here (a loaded machine may take seconds to open a watch); the tests of a watcher
+     * that cannot watch shorten it, and wait for its mail.
+     */
+    const FAST = { WATCH_RETRY_SECONDS: "0.02" };
+    const BLIND_FAST = { BLIND_ALERT_SECONDS: "0.25" };
 
     /** A watcher process in `pod` (a new pod unless given), from its Deployment's command and environment. */
     const startWatcher = (env: Record<string, string> = {}, inPod?: Materialised) => {
@@ -142,10 +149,13 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
         watchers.push(watcher);
         return watcher;
     };
+    /** A duration the watcher rounded to seconds lies between what the test set up and what has passed since, on this machine's clock. */
+    const assertSecondsBetween = (seconds: number, leastMs: number, mostMs: number) =>
+        assert.ok(seconds >= Math.round(leastMs / 1000) && seconds <= Math.round(mostMs / 1000), `${seconds}s is not within ${leastMs} and ${mostMs} ms`);
     /** The fakes with these pods, and a watcher that has listed and opened its watch. */
     const setUp = async (options: { pods?: any[]; answers?: ScriptedAnswer[]; kube?: FakeKubernetesOptions; env?: Record<string, string> } = {}) => {
         kube = await startFakeKubernetes("workshop", options.pods ?? [postgresPod({ name: POD_NAME, labels })], options.kube);
-        kube.setLog(POD_NAME, "2026-11-24 08:00:00 UTC [1] LOG:  database system is ready\n2026-11-24 08:01:00 UTC [7] FATAL:  out of memory\n");
+        kube.setLog(POD_NAME, `${utc(new Date(STARTED_AT - 2 * MINUTE))} [1] LOG:  database system is ready\n${OOM_LOG_LINE}\n`);
         mail = await startFakeSendgrid(options.answers ?? [ACCEPTED]);
         return startWatcher(options.env);
     };
@@ -191,7 +201,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
         assert.strictEqual(request.authorization, `Bearer ${API_KEY}`);
         assert.strictEqual(request.body.subject, `[workshop-postgres] PostgreSQL pod is DOWN: workshop/${POD_NAME} (OOMKilled)`);
         const text: string = request.body.content[0].value;
-        for (const line of ["Exit code: 137", "Restarts: 1", "Node: kind-worker", "Pod IP: 10.244.0.9", "Noticed by: pod watcher", "  2026-11-24 08:01:00 UTC [7] FATAL:  out of memory"]) {
+        for (const line of ["Exit code: 137", "Restarts: 1", "Node: kind-worker", "Pod IP: 10.244.0.9", "Noticed by: pod watcher", `  ${OOM_LOG_LINE}`]) {
             assert.ok(text.split("\n").includes(line), `mail lacks ${JSON.stringify(line)}:\n${text}`);
         }
         const logRequest = kube!.requests.find((r) => r.path.endsWith(`/pods/${POD_NAME}/log`));
@@ -225,7 +235,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
     it("sends no false alert after 410 Gone when a rollout replaced the pod inside the gap", async () => {
         const watcher = await setUp();
         await watching(watcher);
-        const now = new Date().toISOString();
+        const now = ago(0);
         kube!.changeWhileCompacted(postgresPod({ name: POD_NAME, labels }), "DELETED");
         const replacement = { name: "postgres-6b9c-zxcvb", uid: "uid-2", labels, createdAt: now, readyChangedAt: now };
         kube!.changeWhileCompacted(postgresPod(replacement), "ADDED");
@@ -243,24 +253,26 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
         const watcher = await setUp();
         await watching(watcher);
         const deleted = postgresPod({ name: POD_NAME, labels });
-        deleted.metadata.deletionTimestamp = new Date().toISOString();
+        deleted.metadata.deletionTimestamp = ago(0);
         deleted.metadata.deletionGracePeriodSeconds = 0;
         kube!.emit("DELETED", deleted);
         const request = await mail!.nextRequest();
         assert.match(request.body.subject, /\(pod deleted without a graceful stop\)$/, watcher.output());
         kube!.emit("ADDED", postgresPod({ name: "postgres-6b9c-zxcvb", uid: "uid-2", labels, ready: false }));
-        kube!.emit("MODIFIED", postgresPod({ name: "postgres-6b9c-zxcvb", uid: "uid-2", labels, ready: false, restarts: 1, lastTerminated: { reason: "Error", exitCode: 1, finishedAt: new Date().toISOString() } }));
+        kube!.emit("MODIFIED", postgresPod({ name: "postgres-6b9c-zxcvb", uid: "uid-2", labels, ready: false, restarts: 1, lastTerminated: { reason: "Error", exitCode: 1, finishedAt: ago(0) } }));
         // The watcher saw the crash and folded it into the open incident instead of mailing again.
         await watcher.printed(/"watcher":"failure-counted","time":"[^"]+","reason":"Error"/);
         assert.strictEqual(mail!.requests.length, 1, watcher.output());
     });
 
     it("dates a node loss from the pod's NotReady, and does not wait for a log its lost node cannot serve", async () => {
-        const notReadyAt = new Date(Date.now() - 70_000);
+        const notReadyAt = new Date(ago(70_000));
         const lost = postgresPod({ name: POD_NAME, labels, ready: false, readyChangedAt: notReadyAt.toISOString(), conditions: [{ type: "DisruptionTarget", status: "True", reason: "DeletionByTaintManager" }] });
         const watcher = await setUp({ pods: [lost] });
         const request = await mail!.nextRequest();
-        assert.match(request.body.subject, /\(no ready PostgreSQL pod for 7\ds \(postgres-6b9c-qwert: NotReady\)\)$/);
+        const down = /\(no ready PostgreSQL pod for (\d+)s \(postgres-6b9c-qwert: NotReady\)\)$/.exec(request.body.subject);
+        assert.ok(down, request.body.subject);
+        assertSecondsBetween(Number(down[1]), 70_000, Date.now() - notReadyAt.getTime());
         assert.ok(request.body.content[0].value.includes(`When: ${utc(notReadyAt)}`), request.body.content[0].value);
         await watcher.printed(/"watcher":"log-skipped".*"why":"node lost"/);
         assert.ok(!kube!.requests.some((r) => r.path.endsWith("/log")), "no log read");
@@ -284,12 +296,12 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
         };
 
         it("with a wrong token (401): not ready, mails once that pod alerts are not working, then fails liveness", async () => {
-            const watcher = await setUp({ kube: { clientToken: "a-stale-token" } });
+            const watcher = await setUp({ kube: { clientToken: "a-stale-token" }, env: BLIND_FAST });
             await mailedOnce(watcher, /^the API server does not accept the watcher's token \(HTTP 401/);
         });
 
         it("with a certificate it does not trust (TLS)", async () => {
-            const watcher = await setUp({ kube: { tls: untrustedCertificate() } });
+            const watcher = await setUp({ kube: { tls: untrustedCertificate() }, env: BLIND_FAST });
             await mailedOnce(watcher, /^TLS with the API server fails \(\w*(CERT|SIGNED)\w*\)$/);
         });
 
@@ -297,7 +309,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
             kube = await startFakeKubernetes("workshop", [postgresPod({ name: POD_NAME, labels })]);
             kube.forbid(true);
             mail = await startFakeSendgrid([ACCEPTED]);
-            const watcher = startWatcher();
+            const watcher = startWatcher(BLIND_FAST);
             const probes = watcherContainer();
             await mailedOnce(watcher, /^the watcher's Role does not allow it \(HTTP 403: pods is forbidden: User "system:serviceaccount:workshop:pod-watcher" cannot list resource "pods"/);
             kube.forbid(false);
@@ -362,9 +374,12 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
         });
 
         it("mails once when no backup has succeeded for twice the schedule's interval, and once when one does", async () => {
+            const watchedFrom = Date.now();
             const watcher = await setUp({ env: { BACKUP_INTERVAL_SECONDS: "0.2" } });
             const stopped = await mail!.nextRequest();
-            assert.strictEqual(stopped.body.subject, subject("PostgreSQL backups STOPPED", "no backup has succeeded for 0s"));
+            const since = /^\[workshop-postgres\] PostgreSQL backups STOPPED: workshop\/WORKSHOP \(no backup has succeeded for (\d+)s\)$/.exec(stopped.body.subject);
+            assert.ok(since, stopped.body.subject);
+            assertSecondsBetween(Number(since[1]), 400, Date.now() - watchedFrom);
             assert.ok(text(stopped).some((line) => line.startsWith("No successful backup Job seen since ")), text(stopped).join("\n"));
             await started(watcher, "postgres-backup-1");
             ended("postgres-backup-1", "succeeded");
@@ -377,7 +392,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
             kube = await startFakeKubernetes("workshop", [postgresPod({ name: POD_NAME, labels })]);
             kube.forbid(true, "jobs");
             mail = await startFakeSendgrid([ACCEPTED]);
-            const watcher = startWatcher();
+            const watcher = startWatcher(BLIND_FAST);
             const probes = watcherContainer();
             const refused = await mail.nextRequest();
             assert.strictEqual(refused.body.subject, "[workshop-postgres] PostgreSQL backup alerts are NOT working: workshop/pod-watcher-1 (the watcher's Role does not allow it " +
@@ -412,7 +427,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
         it("hands a send it cannot finish in its budget to the restarted container, which mails it once", async () => {
             const watcher = await setUp({ answers: [{ status: 202, hang: true }, ACCEPTED], env: { TERMINATION_GRACE_SECONDS: "3.3" } });
             await watching(watcher);
-            kube!.emit("MODIFIED", oom(new Date().toISOString()));
+            kube!.emit("MODIFIED", oom(ago(0)));
             const first = await mail!.nextRequest();
             assert.strictEqual(await watcher.stop(), 0);
             assert.match(watcher.output(), /"watcher":"stopped".*"handedOver":1/);
@@ -428,7 +443,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
         });
 
         it("leaves a crash it could not mail to a new watcher pod, which finds it in the pod's status", async () => {
-            const endedAt = new Date(Date.now() - 30_000);
+            const endedAt = new Date(ago(30_000));
             const watcher = await setUp({ answers: [{ status: 202, hang: true }, ACCEPTED], env: { TERMINATION_GRACE_SECONDS: "3.3" } });
             await watching(watcher);
             kube!.emit("MODIFIED", oom(endedAt.toISOString()));

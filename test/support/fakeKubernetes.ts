@@ -5,12 +5,14 @@
  * authentication (401), an RBAC switch per resource (403) and, optionally, TLS with a certificate
  * the client does not trust. Every request is recorded. Label selectors are not applied.
  */
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
 import type { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
+import { ago, MINUTE, STARTED_AT } from "./clock";
 
 export interface ApiRequest {
     readonly path: string;
@@ -74,10 +76,20 @@ export interface FakeKubernetesOptions {
     readonly tls?: { readonly key: string; readonly cert: string; readonly trusted?: boolean };
 }
 
-/** A self-signed certificate for 127.0.0.1, for the TLS failure (test fixture, loopback only). */
+/**
+ * A self-signed certificate for 127.0.0.1, for the TLS failure (loopback only). Made now, valid for
+ * a day from this machine's clock, so that no committed certificate expires or starts in the future.
+ */
 export function untrustedCertificate(): { key: string; cert: string } {
-    const dir = path.join(__dirname, "tls");
-    return { key: fs.readFileSync(path.join(dir, "loopback-test-only.key"), "utf8"), cert: fs.readFileSync(path.join(dir, "loopback-test-only.crt"), "utf8") };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-kube-tls-"));
+    try {
+        const [keyFile, certFile] = [path.join(dir, "key.pem"), path.join(dir, "cert.pem")];
+        execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1 fake Kubernetes API (test only)", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keyFile, "-out", certFile], { stdio: "ignore" });
+        return { key: fs.readFileSync(keyFile, "utf8"), cert: fs.readFileSync(certFile, "utf8") };
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
 }
 
 function status(res: http.ServerResponse, code: number, reason: string, message: string): void {
@@ -273,14 +285,14 @@ export function postgresPod(overrides: {
         kind: "Pod",
         metadata: {
             name: overrides.name ?? "postgres-6b9c-qwert", uid: overrides.uid ?? "uid-1", labels: overrides.labels ?? {},
-            creationTimestamp: overrides.createdAt ?? "2026-11-24T08:00:00Z",
+            creationTimestamp: overrides.createdAt ?? ago(10 * MINUTE, STARTED_AT),
         },
         spec: { nodeName: "kind-worker" },
         status: {
             phase: "Running",
             podIP: "10.244.0.9",
             conditions: [
-                { type: "Ready", status: overrides.ready === false ? "False" : "True", lastTransitionTime: overrides.readyChangedAt ?? "2026-11-24T08:00:05Z" },
+                { type: "Ready", status: overrides.ready === false ? "False" : "True", lastTransitionTime: overrides.readyChangedAt ?? ago(10 * MINUTE - 5_000, STARTED_AT) },
                 ...(overrides.conditions ?? []),
             ],
             containerStatuses: [{
@@ -301,7 +313,8 @@ export function backupJob(overrides: {
     finishedAt?: string;
     createdAt?: string;
 }): any {
-    const finishedAt = overrides.finishedAt ?? new Date().toISOString();
+    const finishedAt = overrides.finishedAt ?? ago(0);
+    const createdAt = overrides.createdAt ?? ago(2 * MINUTE, STARTED_AT);
     const conditions = overrides.outcome === "succeeded"
         ? [{ type: "SuccessCriteriaMet", status: "True", lastTransitionTime: finishedAt }, { type: "Complete", status: "True", lastTransitionTime: finishedAt }]
         : overrides.outcome === "failed" ? [
@@ -311,9 +324,9 @@ export function backupJob(overrides: {
     return {
         apiVersion: "batch/v1",
         kind: "Job",
-        metadata: { name: overrides.name, uid: `uid-${overrides.name}`, labels: overrides.labels, creationTimestamp: overrides.createdAt ?? "2026-11-24T02:15:00Z" },
+        metadata: { name: overrides.name, uid: `uid-${overrides.name}`, labels: overrides.labels, creationTimestamp: createdAt },
         status: {
-            startTime: overrides.createdAt ?? "2026-11-24T02:15:00Z",
+            startTime: createdAt,
             ...(overrides.outcome === "succeeded" ? { succeeded: 1, completionTime: finishedAt } : {}),
             ...(overrides.outcome === "failed" ? { failed: 2 } : {}),
             ...(overrides.outcome === "running" || overrides.outcome === undefined ? { active: 1 } : {}),
