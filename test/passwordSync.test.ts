@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import { Client } from "pg";
 import { SYNC_PASSWORD_SCRIPT } from "../lib/postgresSpec";
+import { clockEnv } from "./support/clock";
 import { startPostgres, SUPERUSER, TestServer } from "./support/embeddedPostgres";
 
 function hasPsql(): boolean {
@@ -33,7 +34,7 @@ describe("the postStart hook that applies a changed password", function () {
         const newPassword = `it's a "new" pass\\word; DROP TABLE x; --`;
         // In the pod psql reaches the server over the local socket; here PGHOST/PGPORT point it at the test server.
         const run = spawnSync("sh", ["-c", SYNC_PASSWORD_SCRIPT], {
-            env: { PATH: process.env.PATH, POSTGRES_USER: SUPERUSER, POSTGRES_PASSWORD: newPassword, PGHOST: old.host, PGPORT: String(old.port), PGPASSWORD: old.password },
+            env: { ...clockEnv(), PATH: process.env.PATH, POSTGRES_USER: SUPERUSER, POSTGRES_PASSWORD: newPassword, PGHOST: old.host, PGPORT: String(old.port), PGPASSWORD: old.password },
             encoding: "utf8",
             timeout: 20_000,
         });

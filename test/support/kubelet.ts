@@ -15,6 +15,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { clockEnv, clockShmFiles } from "./clock";
 import type { ProgramRun, RecordedResource } from "./program";
 
 export interface PodFacts {
@@ -187,7 +188,7 @@ function exitOf(child: ChildProcess): Promise<Exit> {
 /** Runs a command with exactly the given environment, plus a PATH whose `node` is this Node. */
 export function runCommand(command: readonly string[], env: Record<string, string>): Promise<Exit> {
     return exitOf(spawn(command[0], command.slice(1), {
-        env: { ...env, PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` },
+        env: { ...env, ...clockEnv(), PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` },
         stdio: ["ignore", "pipe", "pipe"],
     }));
 }
@@ -363,6 +364,7 @@ function setupScript(pod: Materialised, image: ImageStandIn, instance: string, w
             `mkdir -p "$root"${quote(containerPath)}`,
             ...bind(hostPath, containerPath, pod.readOnlyMounts.includes(containerPath)),
         ]),
+        ...clockShmFiles().flatMap((file) => [`touch "$root/dev/shm/${file}"`, ...bind(`/dev/shm/${file}`, `/dev/shm/${file}`, false)]),
         "mount -t proc proc \"$root/proc\"",
         ...(options.podNetwork ? ["ip link set lo up"] : []),
         // readOnlyRootFilesystem: only the volumes stay writable.
@@ -443,7 +445,7 @@ export async function startContainer(pod: Materialised, image: ImageStandIn, opt
         logWaiters.forEach((waiter) => waiter());
     });
 
-    const env = { ...pod.env, PATH: image.path, ...options.env };
+    const env = { ...pod.env, PATH: image.path, ...options.env, ...clockEnv() };
     const command = options.command ?? pod.container.command ?? image.entrypoint;
     const runtime = spawn(tool("unshare")!, ["--mount", "--pid", "--fork", "--kill-child", ...(options.podNetwork ? ["--net"] : []),
         "--", "/bin/sh", "-c", setupScript(pod, image, instance, who, options), "setup", ...command], {
@@ -516,7 +518,7 @@ export async function startContainer(pod: Materialised, image: ImageStandIn, opt
         }),
         exec,
         execNeighbour: (uid, command, neighbourEnv) => exitOf(spawn(tool("nsenter")!, ["--target", String(pid), "--net", "--",
-            ...dropPrivileges({ uid, gid: uid, groups: [] }), ...command], { env: neighbourEnv, stdio: ["ignore", "pipe", "pipe"] })),
+            ...dropPrivileges({ uid, gid: uid, groups: [] }), ...command], { env: { ...neighbourEnv, ...clockEnv() }, stdio: ["ignore", "pipe", "pipe"] })),
         stop: async () => {
             const begun = Date.now();
             const preStop = pod.container.lifecycle?.preStop ? await exec(pod.container.lifecycle.preStop.exec.command, grace) : undefined;

@@ -1,6 +1,7 @@
 /** The pod watcher as a process: its output, waits on what it prints, and SIGTERM. */
 import { spawn } from "child_process";
 import * as path from "path";
+import { clockEnv } from "./clock";
 import type { Materialised } from "./kubelet";
 
 export interface WatcherProcess {
@@ -16,7 +17,7 @@ export interface WatcherProcess {
 export function spawnWatcher(pod: Materialised, command: readonly string[], env: Record<string, string>): WatcherProcess {
     const [program, ...args] = pod.hostCommand(command);
     const child = spawn(program === "node" ? process.execPath : program, args, {
-        env: { ...env, PATH: path.dirname(process.execPath) },
+        env: { ...env, ...clockEnv(), PATH: path.dirname(process.execPath) },
         stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
