@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { deliverAlert, DeliveryError } from "../alerting/src/deliver";
 import { buildAlert } from "../alerting/src/message";
 import { MailerSettings, readMailerSettings, readPodFacts } from "../alerting/src/settings";
+import { STARTED_AT } from "./support/clock";
 import { ACCEPTED, FakeSendgrid, ScriptedAnswer, startFakeSendgrid } from "./support/fakeSendgrid";
 
 const API_KEY = "SG.test-key-that-must-never-be-printed";
@@ -75,11 +76,20 @@ describe("delivering an alert to a fake SendGrid API on loopback", () => {
         }
     });
 
+    it("reads a Retry-After date against its own clock, not the machine's", async () => {
+        const now = Math.floor(STARTED_AT / 1000) * 1000; // an HTTP date has whole seconds
+        api = await startFakeSendgrid([{ status: 429, headers: { "retry-after": new Date(now + 60_000).toUTCString() } }]);
+        const settings = readMailerSettings({ ALERT_TO: "ops@example.com", ALERT_FROM: "alerts@example.com", SENDGRID_API_KEY: API_KEY, SENDGRID_API_URL: api.url, ALERT_DEADLINE_SECONDS: "5" });
+        await assert.rejects(deliverAlert(MESSAGE, settings, { now: () => now }), /after 1 attempt\(s\); last problem: HTTP 429; SendGrid asked to retry after 60\.0s$/);
+        assert.strictEqual(api.requests.length, 1);
+    });
+
     it("stops trying an API that never answers within the deadline", async () => {
         const start = performance.now();
         await assert.rejects(deliverWith([{ status: 0, hang: true }], 3), /not delivered within the 3\.0s deadline after \d+ attempt\(s\); last problem: ECONNABORTED/);
         const elapsed = performance.now() - start;
-        assert.ok(elapsed <= 3000 + 500, `took ${elapsed.toFixed(0)} ms for a 3 s deadline`);
+        // The margin covers a loaded machine's late timers, not a further attempt (at least 1 s).
+        assert.ok(elapsed <= 3000 + 900, `took ${elapsed.toFixed(0)} ms for a 3 s deadline`);
         assert.ok(api!.requests.length >= 2, "a timed-out attempt is retried while the deadline allows");
     });
 
