@@ -211,10 +211,12 @@ export function postgresContainer(args: PostgresPodArgs): Container {
         livenessProbe: { ...pgIsReady(4), periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
         lifecycle: {
             postStart: { exec: { command: ["sh", "-c", SYNC_PASSWORD_SCRIPT] } },
-            // Starts a fast shutdown whatever the image's stop signal, and returns at once: the server is
-            // PID 1, and when it exits the kernel kills every process of the container, a hook still
-            // waiting for it included. The kubelet then sends the stop signal and waits out the grace period.
-            preStop: { exec: { command: ["sh", "-c", 'exec pg_ctl stop -D "$PGDATA" -m fast -W'] } },
+            // Starts a fast shutdown whatever the image's stop signal, and returns before it can end: the
+            // server is PID 1, and when it exits the kernel kills every process of the container, a hook
+            // still running included. Even `pg_ctl -W` returns after its signal, which under load was too
+            // late; so the hook leaves pg_ctl (exit 0 or 1, which the postmaster reaps as no crash) behind.
+            // The kubelet then sends the stop signal and waits out the grace period.
+            preStop: { exec: { command: ["sh", "-c", 'pg_ctl stop -D "$PGDATA" -m fast -W </dev/null >/dev/null 2>&1 &'] } },
         },
         securityContext: restrictedContainerSecurity(POSTGRES_UID),
         volumeMounts: [
