@@ -1,11 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
-import { Backup } from "./components/backup";
-import { PodWatcher } from "./components/podWatcher";
-import { PostgresInstance } from "./components/postgresInstance";
-import { WorkshopSchema } from "./components/workshopSchema";
-import { parseSettings } from "./lib/settings";
-import { readSqlFiles } from "./lib/sqlPlan";
+import { Backup } from "./backup/backup";
+import { PodWatcher } from "./alerts/podWatcher";
+import { PostgresInstance } from "./database/postgresInstance";
+import { WorkshopSchema } from "./schema/workshopSchema";
+import { parseSettings } from "./config/settings";
+import { readSqlFiles } from "./schema/sqlPlan";
 
 const config = new pulumi.Config();
 const settings = parseSettings({

@@ -8,7 +8,7 @@
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { containerEnv, PodFacts } from "../test/support/kubelet";
+import { containerEnv, PodFacts } from "../testing/kubelet";
 import type { KubeApi } from "./kubeApi";
 
 export interface LocalContainer {

@@ -6,7 +6,7 @@ import { ChildProcess, execFile, spawn } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { freePort as loopbackPort } from "../test/support/embeddedPostgres";
+import { freePort as loopbackPort } from "../testing/embeddedPostgres";
 
 export interface Service {
     readonly name: string;

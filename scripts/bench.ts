@@ -6,16 +6,16 @@ import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { applySqlFiles } from "../lib/migrationRunner";
-import { readSqlFiles } from "../lib/sqlPlan";
-import { devStack } from "../test/support/devStack";
-import { startPostgres } from "../test/support/embeddedPostgres";
-import { startFakeSendgrid } from "../test/support/fakeSendgrid";
-import { backupJob, postgresPod, startFakeKubernetes, untrustedCertificate } from "../test/support/fakeKubernetes";
-import { GZIP_LOADER } from "../lib/alertSpec";
-import { runProgram } from "../test/support/program";
-import { BACKUP_CLAIM, backupContainer, inBackupContainer, jobCommand, seedWorkshop } from "../test/support/backupFixture";
-import { startSystemPostgres } from "../test/support/systemPostgres";
+import { applySqlFiles } from "../schema/migrationRunner";
+import { readSqlFiles } from "../schema/sqlPlan";
+import { devStack } from "../testing/devStack";
+import { startPostgres } from "../testing/embeddedPostgres";
+import { startFakeSendgrid } from "../testing/fakeSendgrid";
+import { backupJob, postgresPod, startFakeKubernetes, untrustedCertificate } from "../testing/fakeKubernetes";
+import { GZIP_LOADER } from "../alerts/alertSpec";
+import { runProgram } from "../testing/program";
+import { BACKUP_CLAIM, backupContainer, inBackupContainer, jobCommand, seedWorkshop } from "../testing/backupFixture";
+import { startSystemPostgres } from "../testing/systemPostgres";
 
 const ROOT = path.resolve(__dirname, "..");
 

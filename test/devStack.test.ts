@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import { DEV_PASSPHRASE, loadStack } from "./support/devStack";
-import { passphraseKey } from "./support/passphrase";
+import { DEV_PASSPHRASE, loadStack } from "../testing/devStack";
+import { passphraseKey } from "../testing/passphrase";
 
 describe("the committed dev stack", () => {
     it("reads Pulumi's passphrase format: the salt from Pulumi's own tests opens with its passphrase only", () => {

@@ -1,7 +1,7 @@
 import * as assert from "assert";
-import { restoreConfirmation, restorePod, RestoreTarget } from "../lib/backupSpec";
-import { devStack } from "./support/devStack";
-import { runProgram, valueOf } from "./support/program";
+import { restoreConfirmation, restorePod, RestoreTarget } from "../backup/backupSpec";
+import { devStack } from "../testing/devStack";
+import { runProgram, valueOf } from "../testing/program";
 
 interface Model {
     validate(): void;

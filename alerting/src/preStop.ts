@@ -5,7 +5,7 @@
 import { deliverAlert } from "./deliver";
 import { buildAlert } from "./message";
 import { readMailerSettings, readPodFacts } from "./settings";
-import { runMain } from "./main";
+import { runMain } from "./runMain";
 
 runMain(async () => {
     const settings = readMailerSettings(process.env);

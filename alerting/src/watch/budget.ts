@@ -1,5 +1,5 @@
 /**
- * The watcher's time budgets, as pure rules shared by the pod spec (lib/alertSpec.ts) and the
+ * The watcher's time budgets, as pure rules shared by the pod spec (alerts/alertSpec.ts) and the
  * process: how long a stop may take, how far back a new watcher looks, how long a log read may take.
  */
 
