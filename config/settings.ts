@@ -4,7 +4,7 @@
  * Every error names the full config key and the form it expects. Values of secret keys are
  * checked for presence only and never appear in a message.
  */
-import { EMAIL } from "../alerting/src/settings";
+import { ALERT_DEADLINE_SECONDS, EMAIL, NOT_READY_SECONDS } from "../alerting/src/contract";
 import { scheduleIntervalSeconds, ScheduleError } from "../backup/schedule";
 
 export const PROJECT = "workshop-postgres";
@@ -105,9 +105,9 @@ export const DEFAULTS = {
     appUser: "workshop_app",
     schemaName: "workshop",
     alertSubjectPrefix: "[workshop-postgres]",
-    alertDeadlineSeconds: 20,
+    alertDeadlineSeconds: ALERT_DEADLINE_SECONDS.default,
     alertImage: "node:24.11.1-alpine3.22",
-    watcherNotReadySeconds: 60,
+    watcherNotReadySeconds: NOT_READY_SECONDS.default,
     backupSchedule: "15 2 * * *",
     backupKeep: 7,
     backupStorageSize: "2Gi",
@@ -383,7 +383,7 @@ export function parseSettings(source: ConfigSource): Settings {
     }
     const subjectPrefix = text("alertSubjectPrefix", DEFAULTS.alertSubjectPrefix, /^[^\r\n]{0,60}$/,
         "one line of at most 60 characters");
-    const deadlineSeconds = integer("alertDeadlineSeconds", 5, 120, "seconds") ?? DEFAULTS.alertDeadlineSeconds;
+    const deadlineSeconds = integer("alertDeadlineSeconds", ALERT_DEADLINE_SECONDS.min, ALERT_DEADLINE_SECONDS.max, "seconds") ?? DEFAULTS.alertDeadlineSeconds;
     const alertImage = text("alertImage", DEFAULTS.alertImage);
     const alertImageIssue = imageProblem(alertImage);
     if (alertImageIssue) {
@@ -440,7 +440,7 @@ export function parseSettings(source: ConfigSource): Settings {
         },
         watcher: {
             enabled: flag("watcherEnabled", true),
-            notReadySeconds: integer("watcherNotReadySeconds", 10, 3600, "seconds") ?? DEFAULTS.watcherNotReadySeconds,
+            notReadySeconds: integer("watcherNotReadySeconds", NOT_READY_SECONDS.min, NOT_READY_SECONDS.max, "seconds") ?? DEFAULTS.watcherNotReadySeconds,
         },
         backup: {
             enabled: backupEnabled,

@@ -16,13 +16,13 @@ describe("delivering an alert to a fake SendGrid API on loopback", () => {
         api = undefined;
     });
 
+    /** The pod's settings; a deadline below the contract's 5 s minimum keeps the deadline tests short. */
     async function deliverWith(answers: ScriptedAnswer[], deadlineSeconds = 10) {
         api = await startFakeSendgrid(answers);
         const settings: MailerSettings = readMailerSettings({
-            ALERT_TO: "ops@example.com,dba@example.com", ALERT_FROM: "alerts@example.com",
-            SENDGRID_API_KEY: API_KEY, SENDGRID_API_URL: api.url, ALERT_DEADLINE_SECONDS: String(deadlineSeconds),
+            ALERT_TO: "ops@example.com,dba@example.com", ALERT_FROM: "alerts@example.com", SENDGRID_API_KEY: API_KEY, SENDGRID_API_URL: api.url,
         });
-        return deliverAlert(MESSAGE, settings);
+        return deliverAlert(MESSAGE, { ...settings, deadlineMs: deadlineSeconds * 1000 });
     }
 
     it("posts the mail to /v3/mail/send with the bearer key and a JSON body with a plain-text part", async () => {
@@ -97,8 +97,8 @@ describe("delivering an alert to a fake SendGrid API on loopback", () => {
         api = await startFakeSendgrid();
         const url = api.url;
         await api.close();
-        const settings = readMailerSettings({ ALERT_TO: "ops@example.com", ALERT_FROM: "alerts@example.com", SENDGRID_API_KEY: API_KEY, SENDGRID_API_URL: url, ALERT_DEADLINE_SECONDS: "2" });
-        await assert.rejects(deliverAlert(MESSAGE, settings), /not delivered within the 2\.0s deadline after [2-9]\d* attempt\(s\); last problem: ECONNREFUSED/);
+        const settings = readMailerSettings({ ALERT_TO: "ops@example.com", ALERT_FROM: "alerts@example.com", SENDGRID_API_KEY: API_KEY, SENDGRID_API_URL: url });
+        await assert.rejects(deliverAlert(MESSAGE, { ...settings, deadlineMs: 2000 }), /not delivered within the 2\.0s deadline after [2-9]\d* attempt\(s\); last problem: ECONNREFUSED/);
     });
 
     it("without an API key, writes the alert as one JSON line and sends nothing", async () => {

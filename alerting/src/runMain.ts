@@ -1,12 +1,14 @@
 /** Shared process wrapper of the entry points: exit codes, one-line results, and a hard stop at the deadline. */
 import type { DeliveryOutcome } from "./deliver";
-import { SettingsError } from "./settings";
+import { ALERT_DEADLINE_SECONDS } from "./contract";
+import { alertDeadlineSeconds, SettingsError } from "./settings";
 
 /** Slack after ALERT_DEADLINE_SECONDS before the process ends itself, whatever is pending. */
 export const HARD_STOP_SLACK_MS = 1000;
 
 export function runMain(work: () => Promise<DeliveryOutcome>): void {
-    const deadlineSeconds = Number(process.env.ALERT_DEADLINE_SECONDS) || 20;
+    // An invalid value is the settings' error to report; the hard stop still needs a bound.
+    const deadlineSeconds = alertDeadlineSeconds(process.env) ?? ALERT_DEADLINE_SECONDS.default;
     setTimeout(() => {
         console.error(JSON.stringify({ alert: "failed", error: `hard stop: still running ${deadlineSeconds}s after start` }));
         process.exit(1);

@@ -1,4 +1,5 @@
 /** The mailer's settings, from the environment the pod gives it. Errors name the variable, never a value of the key. */
+import { ALERT_DEADLINE_SECONDS, EMAIL, MAILER_ENV as ENV } from "./contract";
 
 export interface MailerSettings {
     readonly to: readonly string[];
@@ -30,36 +31,34 @@ export class SettingsError extends Error {
     }
 }
 
-/** One e-mail address: what the stack's config accepts at preview and what the mailer accepts in the pod. */
-export const EMAIL = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/;
 export const DEFAULT_API_URL = "https://api.sendgrid.com";
-const DEFAULT_DEADLINE_SECONDS = 20;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function readMailerSettings(env: Env): MailerSettings {
     const problems: string[] = [];
-    const to = (env.ALERT_TO ?? "").split(",").map((address) => address.trim()).filter((address) => address !== "");
+    const to = (env[ENV.to] ?? "").split(",").map((address) => address.trim()).filter((address) => address !== "");
     if (to.length === 0) {
-        problems.push("ALERT_TO is empty; expected one or more e-mail addresses separated by commas");
+        problems.push(`${ENV.to} is empty; expected one or more e-mail addresses separated by commas`);
     } else if (!to.every((address) => EMAIL.test(address))) {
-        problems.push(`ALERT_TO ${JSON.stringify(env.ALERT_TO)} is not a comma-separated list of e-mail addresses`);
+        problems.push(`${ENV.to} ${JSON.stringify(env[ENV.to])} is not a comma-separated list of e-mail addresses`);
     }
-    const from = (env.ALERT_FROM ?? "").trim();
+    const from = (env[ENV.from] ?? "").trim();
     if (!EMAIL.test(from)) {
-        problems.push(`ALERT_FROM ${JSON.stringify(env.ALERT_FROM ?? "")} is not one e-mail address`);
+        problems.push(`${ENV.from} ${JSON.stringify(env[ENV.from] ?? "")} is not one e-mail address`);
     }
-    const deadlineSeconds = Number(env.ALERT_DEADLINE_SECONDS ?? DEFAULT_DEADLINE_SECONDS);
-    if (!Number.isFinite(deadlineSeconds) || deadlineSeconds <= 0 || deadlineSeconds > 300) {
-        problems.push(`ALERT_DEADLINE_SECONDS ${JSON.stringify(env.ALERT_DEADLINE_SECONDS)} is not a number of seconds from 0 to 300`);
+    const deadlineSeconds = alertDeadlineSeconds(env);
+    if (deadlineSeconds === undefined) {
+        problems.push(`${ENV.deadlineSeconds} ${JSON.stringify(env[ENV.deadlineSeconds])} is not a whole number of seconds from ` +
+            `${ALERT_DEADLINE_SECONDS.min} to ${ALERT_DEADLINE_SECONDS.max}`);
     }
-    const apiKey = env.SENDGRID_API_KEY?.trim() || undefined;
+    const apiKey = env[ENV.apiKey]?.trim() || undefined;
     if (apiKey !== undefined && /\s/.test(apiKey)) {
-        problems.push("SENDGRID_API_KEY contains white space; expected one API key (its value is not shown)");
+        problems.push(`${ENV.apiKey} contains white space; expected one API key (its value is not shown)`);
     }
-    const apiUrl = env.SENDGRID_API_URL?.trim() || DEFAULT_API_URL;
+    const apiUrl = env[ENV.apiUrl]?.trim() || DEFAULT_API_URL;
     if (!/^https?:\/\/[^\s/]+\/?$/.test(apiUrl)) {
-        problems.push(`SENDGRID_API_URL ${JSON.stringify(apiUrl)} is not a base URL such as ${DEFAULT_API_URL}`);
+        problems.push(`${ENV.apiUrl} ${JSON.stringify(apiUrl)} is not a base URL such as ${DEFAULT_API_URL}`);
     }
     if (problems.length > 0) {
         throw new SettingsError(problems);
@@ -67,11 +66,21 @@ export function readMailerSettings(env: Env): MailerSettings {
     return {
         to,
         from,
-        subjectPrefix: env.ALERT_SUBJECT_PREFIX ?? "",
-        deadlineMs: deadlineSeconds * 1000,
+        subjectPrefix: env[ENV.subjectPrefix] ?? "",
+        deadlineMs: deadlineSeconds! * 1000,
         apiKey,
         apiUrl: apiUrl.replace(/\/$/, ""),
     };
+}
+
+/** The alert deadline the pod was given, its default when unset; undefined when out of the contract's bounds. */
+export function alertDeadlineSeconds(env: Env): number | undefined {
+    const raw = env[ENV.deadlineSeconds];
+    if (raw === undefined) {
+        return ALERT_DEADLINE_SECONDS.default;
+    }
+    const seconds = Number(raw);
+    return /^\d+$/.test(raw) && seconds >= ALERT_DEADLINE_SECONDS.min && seconds <= ALERT_DEADLINE_SECONDS.max ? seconds : undefined;
 }
 
 /** Missing facts read as "unknown": an alert with a gap beats no alert. */
