@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
 import { alertSidecar, MAILER_BUNDLE, MAX_BUNDLE_BYTES, mailerSettingsData } from "./alertSpec";
-import type { PodExtension } from "../database/postgresSpec";
+import type { PodExtension } from "../kube/pod";
 import { DEFAULTS } from "../config/settings";
 
 /** Bundles built by `npm run build` from alerting/src. */

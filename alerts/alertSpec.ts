@@ -3,7 +3,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import { HARD_STOP_SLACK_MS } from "../alerting/src/runMain";
 import { watcherGraceSeconds } from "../alerting/src/watch/budget";
-import { LifecycleBudget, PodExtension, restrictedContainerSecurity, restrictedPodSecurity } from "../database/postgresSpec";
+import { LifecycleBudget, PodExtension, restrictedContainerSecurity, restrictedPodSecurity } from "../kube/pod";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 type Container = k8s.types.input.core.v1.Container;

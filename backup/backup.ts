@@ -6,7 +6,7 @@ import * as path from "path";
 import {
     BACKUP_SCRIPT, backupCronJobSpec, backupLabels, backupSelector, backupSettingsData, RestoreTarget,
 } from "./backupSpec";
-import { readWriteOnceClaim } from "../database/postgresSpec";
+import { readWriteOnceClaim } from "../kube/pod";
 import { scheduleIntervalSeconds } from "./schedule";
 import { DEFAULTS } from "../config/settings";
 import type { Retention } from "../database/postgresInstance";

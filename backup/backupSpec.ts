@@ -4,7 +4,8 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
-import { POSTGRES_PORT, POSTGRES_UID, restrictedContainerSecurity, restrictedPodSecurity } from "../database/postgresSpec";
+import { POSTGRES_PORT, POSTGRES_UID } from "../database/postgresSpec";
+import { restrictedContainerSecurity, restrictedPodSecurity } from "../kube/pod";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
 type EnvVar = k8s.types.input.core.v1.EnvVar;

@@ -4,8 +4,9 @@ import { adoptionProblem, OWNER_ANNOTATION, RetainedObject } from "../kube/adopt
 import { ClusterReader, clusterReader, ClusterTarget, loadBalancerHost } from "../kube/clusterReader";
 import { databaseEndpoint, Endpoint, EndpointOverride } from "../kube/endpoint";
 import {
-    commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, readWriteOnceClaim, settingsData,
+    commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
 } from "./postgresSpec";
+import { readWriteOnceClaim } from "../kube/pod";
 import { ComputeResources, DEFAULTS, ServiceType } from "../config/settings";
 import { AlertMailer, AlertMailerArgs } from "../alerts/alertMailer";
 

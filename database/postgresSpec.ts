@@ -5,11 +5,10 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import type { ComputeResources } from "../config/settings";
+import { LifecycleBudget, PodExtension, restrictedContainerSecurity, restrictedPodSecurity } from "../kube/pod";
 
 type Container = k8s.types.input.core.v1.Container;
-type Volume = k8s.types.input.core.v1.Volume;
 type PodSpec = k8s.types.input.core.v1.PodSpec;
-type ClaimSpec = k8s.types.input.core.v1.PersistentVolumeClaimSpec;
 
 /** uid and gid of the `postgres` user in the official Debian-based image. */
 export const POSTGRES_UID = 999;
@@ -36,22 +35,6 @@ export const INITDB_ARGS = "--auth-host=scram-sha-256 --auth-local=trust";
 export const PORT_NAME = "postgresql";
 export const CONTAINER_NAME = "postgres";
 
-/** How long a container's lifecycle steps may take, as its commands bound them. */
-export interface LifecycleBudget {
-    /** Seconds the postStart hook keeps trying before it fails the container. */
-    readonly postStartSeconds?: number;
-    /** Seconds from the start of termination until the container has exited: its preStop hook, then its stop signal. */
-    readonly stopSeconds: number;
-}
-
-export interface PodExtension {
-    /** Extra containers (the alert sidecar) that share the pod's lifecycle. */
-    readonly containers: Input<Container>[];
-    readonly volumes: Input<Volume>[];
-    /** Time budgets of the extra containers, by container name. */
-    readonly budgets: Readonly<Record<string, LifecycleBudget>>;
-}
-
 /** postStart gives up when a start takes longer than the startup probe allows; the server stops within SHUTDOWN_SECONDS. */
 export const POSTGRES_BUDGET: LifecycleBudget = { postStartSeconds: STARTUP_SECONDS, stopSeconds: SHUTDOWN_SECONDS };
 
@@ -65,15 +48,6 @@ export function podLabels(instance: string): Record<string, string> {
 
 export function commonLabels(instance: string): Record<string, string> {
     return { ...podLabels(instance), "app.kubernetes.io/part-of": "workshop-postgres", "app.kubernetes.io/managed-by": "pulumi" };
-}
-
-/** A volume for one pod at a time; no StorageClass means the cluster's default. */
-export function readWriteOnceClaim(storageSize: string, storageClass?: string): ClaimSpec {
-    return {
-        accessModes: ["ReadWriteOnce"],
-        storageClassName: storageClass,
-        resources: { requests: { storage: storageSize } },
-    };
 }
 
 /** Non-secret settings for the container environment; the password lives only in the Secret. */
@@ -130,30 +104,6 @@ export function lifecycleBudgetProblems(pod: PodTiming, budgets: Readonly<Record
         }
         return problems;
     });
-}
-
-/** The restricted Pod Security Standard, applied to every container of the stack. */
-export function restrictedContainerSecurity(uid: number) {
-    return {
-        runAsNonRoot: true,
-        runAsUser: uid,
-        runAsGroup: uid,
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        capabilities: { drop: ["ALL"] },
-        seccompProfile: { type: "RuntimeDefault" },
-    };
-}
-
-export function restrictedPodSecurity(uid: number) {
-    return {
-        runAsNonRoot: true,
-        runAsUser: uid,
-        runAsGroup: uid,
-        fsGroup: uid,
-        fsGroupChangePolicy: "OnRootMismatch",
-        seccompProfile: { type: "RuntimeDefault" },
-    };
 }
 
 const pgIsReady = (timeoutSeconds: number) => ({
