@@ -3,7 +3,7 @@
 #
 # POSIX sh with the programs of the official postgres image (pg_dump, pg_dumpall, pg_restore, psql,
 # initdb, pg_ctl) and its GNU coreutils; shipped in a ConfigMap and run by the image's sh, so there is
-# no image to build. See README "Backups and restore".
+# no image to build. See docs/backups.md.
 #
 #   backup.sh run                                  the CronJob: dump, check, publish, prune
 #   backup.sh verify DIR                           checksums, then a restore into a throwaway server

@@ -5,7 +5,7 @@ import * as path from "path";
 import { PROJECT } from "../config/settings";
 import { decryptValue, passphraseKey } from "./passphrase";
 
-/** The passphrase the README documents for the dev stack. */
+/** The passphrase docs/configuration.md documents for the dev stack. */
 export const DEV_PASSPHRASE = "workshop-dev";
 
 export interface StackConfig {
