@@ -4,15 +4,16 @@ import { Backup } from "./components/backup";
 import { PodWatcher } from "./components/podWatcher";
 import { PostgresInstance } from "./components/postgresInstance";
 import { WorkshopSchema } from "./components/workshopSchema";
-import { parseSettings } from "./lib/settings";
-import { readSqlFiles } from "./lib/sqlPlan";
+import { refusing } from "./lib/refusal";
+import { ConfigError, parseSettings } from "./lib/settings";
+import { MigrationPlanError, readSqlFiles } from "./lib/sqlPlan";
 
 const config = new pulumi.Config();
-const settings = parseSettings({
+const settings = refusing(() => parseSettings({
     get: (key) => config.get(key),
     hasSecret: (key) => config.getSecret(key) !== undefined,
-});
-const sqlFiles = readSqlFiles(path.join(__dirname, "sql"));
+}), ConfigError);
+const sqlFiles = refusing(() => readSqlFiles(path.join(__dirname, "sql")), MigrationPlanError);
 const dbPassword = config.requireSecret("dbPassword");
 // The explicit Kubernetes provider and the program's own cluster reads use the cluster the default provider uses.
 const kubernetesConfig = new pulumi.Config("kubernetes");

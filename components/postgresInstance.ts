@@ -6,6 +6,7 @@ import { databaseEndpoint, Endpoint, EndpointOverride } from "../lib/endpoint";
 import {
     commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, readWriteOnceClaim, settingsData,
 } from "../lib/postgresSpec";
+import { refusal } from "../lib/refusal";
 import { ComputeResources, DEFAULTS, ServiceType } from "../lib/settings";
 import { AlertMailer, AlertMailerArgs } from "./alertMailer";
 
@@ -57,13 +58,13 @@ function stackOwner(): string {
     return `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
 }
 
-/** The object's name, or an error (before anything changes) when another stack or person created it. */
-function adoptable(cluster: ClusterTarget, object: RetainedObject,
+/** The object's name, or a refusal of `component` (before anything changes) when another stack or person created it. */
+function adoptable(component: pulumi.Resource, cluster: ClusterTarget, object: RetainedObject,
     annotations: (reader: ClusterReader) => Promise<Record<string, string> | undefined>): pulumi.Output<string> {
     return pulumi.output(clusterReader(cluster).then(annotations).then((found) => {
         const problem = adoptionProblem(object, found, stackOwner());
         if (problem) {
-            throw new Error(problem);
+            throw refusal(problem, component);
         }
         return object.id.split("/").pop() as string;
     }));
@@ -112,7 +113,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
         this.retention = {
             provider: new k8s.Provider(`${name}-retained`, { ...this.cluster, upsertExistingObjects: true }, { parent: this }),
             annotations: { [OWNER_ANNOTATION]: stackOwner() },
-            claimName: (namespace, claim) => pulumi.output(namespace).apply((ns) => adoptable(this.cluster,
+            claimName: (namespace, claim) => pulumi.output(namespace).apply((ns) => adoptable(this, this.cluster,
                 { kind: "PersistentVolumeClaim", id: `${ns}/${claim}`, alternative: "Choose another namespace, delete the claim if its data is not needed" },
                 (reader) => reader.claimAnnotations(ns, claim))),
         };
@@ -125,7 +126,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
         this.namespace = createNamespace
             ? new k8s.core.v1.Namespace(`${name}-namespace`, {
                 metadata: {
-                    name: adoptable(this.cluster,
+                    name: adoptable(this, this.cluster,
                         { kind: "Namespace", id: args.namespace, alternative: "Deploy into it with createNamespace false, choose another namespace" },
                         (reader) => reader.namespaceAnnotations(args.namespace)),
                     labels: { ...labels, "pod-security.kubernetes.io/enforce": "restricted" },
