@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { adoptionProblem, OWNER_ANNOTATION, RetainedObject } from "../lib/adoption";
-import { ClusterReader, clusterReader, ClusterTarget, loadBalancerHost } from "../lib/clusterReader";
+import { ClusterReader, clusterReader, ClusterTarget, loadBalancerAddress } from "../lib/clusterReader";
 import { databaseEndpoint, Endpoint, EndpointOverride } from "../lib/endpoint";
 import {
     commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, readWriteOnceClaim, settingsData,
@@ -255,17 +255,25 @@ export class PostgresInstance extends pulumi.ComponentResource {
      * Service exposes (a LoadBalancer's address is read from the cluster, waiting while a controller works on it).
      */
     public endpointFor(override: EndpointOverride): pulumi.Output<Endpoint> {
-        return pulumi.all([this.service.metadata, this.service.spec]).apply(async ([metadata, spec]) => {
-            const lookUp = override.host === undefined && this.serviceType === "LoadBalancer";
-            const host = lookUp
-                ? await loadBalancerHost(await clusterReader(this.cluster), { namespace: metadata.namespace, name: metadata.name })
+        const lookUp = override.host === undefined && this.serviceType === "LoadBalancer";
+        const endpoint = pulumi.all([this.service.metadata, this.service.spec]).apply(async ([metadata, spec]) => {
+            const found = lookUp
+                ? await loadBalancerAddress(await clusterReader(this.cluster), { namespace: metadata.namespace, name: metadata.name }, pulumi.runtime.isDryRun())
                 : undefined;
+            if (found?.kind === "fail") {
+                throw refusal(found.message, this);
+            }
+            if (found?.kind === "unknown") {
+                return undefined;
+            }
             return databaseEndpoint(override, {
                 type: this.serviceType,
                 port: this.port,
                 nodePort: spec.ports[0]?.nodePort,
-                ingress: host === undefined ? undefined : [{ ip: host }],
+                ingress: found && [{ ip: found.host }],
             });
         });
+        // A preview that cannot know the address yet shows it as unknown, like any value only an update makes.
+        return endpoint.apply((known) => known === undefined ? pulumi.output(pulumi.unknown) as unknown as pulumi.Output<Endpoint> : pulumi.output(known));
     }
 }
