@@ -14,7 +14,7 @@ import { deliverAlert } from "./deliver";
 import { buildAlert } from "./message";
 import { readMailerSettings, readPodFacts, SettingsError } from "./settings";
 import { BackupDecision, BackupState, decideBackups, initialBackupState, nextBackupCheckAt } from "./watch/backups";
-import { logReadMs, lookbackMs, stopBudgetMs, watcherGraceSeconds } from "./watch/budget";
+import { DEFAULT_BLIND_SECONDS, logReadMs, lookbackMs, stopBudgetMs, watcherGraceSeconds } from "./watch/budget";
 import { decide, Decision, initialState, nextCheckAt, WatchState } from "./watch/decide";
 import { HealthBounds, HealthDecision, healthDecision, Outage, Watched, watcherProbes } from "./watch/health";
 import { WatchedCollection } from "./watch/informer";
@@ -24,8 +24,6 @@ import { PodView, podView } from "./watch/podView";
 const HEALTH_TICK_MS = 5000;
 /** A probe file holds the time until which it is true, so a stuck event loop lets it lapse. */
 const PROBE_VALIDITY_MS = 15_000;
-/** See README, "The watcher's own health": longer than routine control-plane blips, short against the pod alerts' threshold. */
-const DEFAULT_BLIND_SECONDS = 120;
 /** The client reopens a quiet watch every 30 s; three times that without a sign is a dead watch. */
 const SILENT_MS = 90_000;
 const RECONNECT_MS = 5000;

@@ -3,6 +3,8 @@
  * process: how long a stop may take, how far back a new watcher looks, how long a log read may take.
  */
 
+/** See README, "The watcher's own health": longer than routine control-plane blips, short against the pod alerts' threshold. */
+export const DEFAULT_BLIND_SECONDS = 120;
 /** Longest wait for the PostgreSQL container's log before a mail goes out without it. */
 export const LOG_TIMEOUT_MS = 2000;
 /** Left for the process to exit after its last send, before the kubelet's SIGKILL. */
