@@ -4,15 +4,16 @@ import { Backup } from "./backup/backup";
 import { PodWatcher } from "./alerts/podWatcher";
 import { PostgresInstance } from "./database/postgresInstance";
 import { WorkshopSchema } from "./schema/workshopSchema";
-import { parseSettings } from "./config/settings";
-import { readSqlFiles } from "./schema/sqlPlan";
+import { refusing } from "./kube/refusal";
+import { ConfigError, parseSettings } from "./config/settings";
+import { MigrationPlanError, readSqlFiles } from "./schema/sqlPlan";
 
 const config = new pulumi.Config();
-const settings = parseSettings({
+const settings = refusing(() => parseSettings({
     get: (key) => config.get(key),
     hasSecret: (key) => config.getSecret(key) !== undefined,
-});
-const sqlFiles = readSqlFiles(path.join(__dirname, "sql"));
+}), ConfigError);
+const sqlFiles = refusing(() => readSqlFiles(path.join(__dirname, "sql")), MigrationPlanError);
 const dbPassword = config.requireSecret("dbPassword");
 // The explicit Kubernetes provider and the program's own cluster reads use the cluster the default provider uses.
 const kubernetesConfig = new pulumi.Config("kubernetes");

@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { alertSidecar, MAILER_BUNDLE, MAX_BUNDLE_BYTES, mailerSettingsData } from "./alertSpec";
 import type { PodExtension } from "../kube/pod";
+import { refusal } from "../kube/refusal";
 import { DEFAULTS } from "../config/settings";
 
 /** Bundles built by `npm run build` from alerting/src. */
@@ -16,12 +17,12 @@ export const BUNDLE_DIR = path.resolve(__dirname, "../alerting/dist");
 export function readBundle(file: string, encoding: "utf8" | "base64"): string {
     const bundlePath = path.join(BUNDLE_DIR, file);
     if (!fs.existsSync(bundlePath)) {
-        throw new Error(`${path.relative(process.cwd(), bundlePath)} is missing: run \`npm run build\` first (npm run up and npm test do)`);
+        throw refusal(`${path.relative(process.cwd(), bundlePath)} is missing: run \`npm run build\` first (npm run up and npm test do)`);
     }
     const bundle = fs.readFileSync(bundlePath).toString(encoding);
     const bytes = Buffer.byteLength(bundle);
     if (bytes > MAX_BUNDLE_BYTES) {
-        throw new Error(`${file} takes ${bytes} bytes in a ConfigMap, which holds at most ${MAX_BUNDLE_BYTES}`);
+        throw refusal(`${file} takes ${bytes} bytes in a ConfigMap, which holds at most ${MAX_BUNDLE_BYTES}`);
     }
     return bundle;
 }

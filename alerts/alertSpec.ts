@@ -2,13 +2,14 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import { HARD_STOP_SLACK_MS } from "../alerting/src/runMain";
-import { watcherGraceSeconds } from "../alerting/src/watch/budget";
+import { DEFAULT_BLIND_SECONDS, watcherGraceSeconds } from "../alerting/src/watch/budget";
 import { LifecycleBudget, PodExtension, restrictedContainerSecurity, restrictedPodSecurity } from "../kube/pod";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 type Container = k8s.types.input.core.v1.Container;
 type Volume = k8s.types.input.core.v1.Volume;
 type PodSpec = k8s.types.input.core.v1.PodSpec;
+type Probe = k8s.types.input.core.v1.Probe;
 
 /** uid of the `node` user in the official Node.js images. */
 export const NODE_UID = 1000;
@@ -139,13 +140,36 @@ export interface WatchedBackups {
 /** Where the watcher writes its probe files and its state: an emptyDir, which outlives a container restart. */
 export const WATCHER_HEALTH_DIR = "/run/watcher";
 
+/** Whether the watcher's verdict file holds a time still to come; the watcher rewrites it every few seconds. */
+function verdictHolds(verdict: "ready" | "live"): string {
+    return `read -r until < ${WATCHER_HEALTH_DIR}/${verdict} && [ "$(date +%s)" -le "$until" ]`;
+}
+
 /**
- * An exec probe that passes while the watcher's verdict file holds a time still to come. The
- * watcher rewrites it every few seconds, so a stuck process fails it too. busybox sh and date only:
- * no listening port, and no second Node process in the container's memory.
+ * An exec probe that passes while the verdict holds, so a stuck process fails it too. busybox sh
+ * and date only: no listening port, and no second Node process in the container's memory.
  */
 export function watcherProbe(verdict: "ready" | "live"): k8s.types.input.core.v1.ExecAction {
-    return { command: ["/bin/sh", "-c", `read -r until < ${WATCHER_HEALTH_DIR}/${verdict} && [ "$(date +%s)" -le "$until" ]`] };
+    return { command: ["/bin/sh", "-c", verdictHolds(verdict)] };
+}
+
+/** How long one run of the startup probe may wait, and how often it runs. */
+const STARTUP_WAIT_SECONDS = 30;
+
+/**
+ * The startup probe: one run waits, up to its timeout, until the watcher says it is ready. The
+ * verdict files appear only once the bundle has loaded, and it is ready once its watches are open,
+ * so probing earlier would only fail ("Readiness probe failed: cannot open /run/watcher/ready", an
+ * event at every start); Kubernetes runs the other probes once this one has passed. A watcher that
+ * cannot watch is restarted when the window ends: as by liveness, not before it has mailed that it is blind.
+ */
+export function watcherStartupProbe(): Probe {
+    return {
+        exec: { command: ["/bin/sh", "-c", `until { ${verdictHolds("ready")}; } 2>/dev/null; do sleep 1; done`] },
+        periodSeconds: STARTUP_WAIT_SECONDS,
+        timeoutSeconds: STARTUP_WAIT_SECONDS,
+        failureThreshold: Math.ceil(DEFAULT_BLIND_SECONDS / STARTUP_WAIT_SECONDS) + 1,
+    };
 }
 
 export function labelSelector(labels: Record<string, string>): string {
@@ -181,6 +205,7 @@ export function watcherPodSpec(args: WatcherPodArgs): PodSpec {
                 // Its own pod's facts name it in the mail that pod alerts are not working.
                 ...mailerEnv(args.apiKeySecret),
             ],
+            startupProbe: watcherStartupProbe(),
             // Ready: a watch is open (or reopening after a clean close). Live: not blind for the bound; a
             // restart gives a fresh CA bundle, token and connections, and the emptyDir keeps its state.
             readinessProbe: { exec: watcherProbe("ready"), periodSeconds: 5, failureThreshold: 1, timeoutSeconds: 2 },

@@ -138,7 +138,8 @@ describe("config parsing", () => {
     });
 
     it("a ClusterIP or NodePort Service needs dbHost, since the deploying machine cannot reach it otherwise", () => {
-        assertOneProblem({ serviceType: "ClusterIP" }, /^workshop-postgres:dbHost: missing; a ClusterIP Service is not reachable.*port-forward/);
+        assertOneProblem({ serviceType: "ClusterIP" },
+            /^workshop-postgres:dbHost: missing; a ClusterIP Service is not reachable.*set dbHost and dbPort.*127\.0\.0\.1 and 15432 with `kubectl -n workshop port-forward svc\/postgres 15432:5432`/);
         assertOneProblem({ serviceType: "NodePort" }, /^workshop-postgres:dbHost: missing; with serviceType NodePort set dbHost to a node address/);
         assert.strictEqual(problemsWith({ serviceType: "ClusterIP", dbHost: "127.0.0.1", dbPort: "15432" }).length, 0);
     });

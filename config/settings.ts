@@ -8,6 +8,8 @@ import { ALERT_DEADLINE_SECONDS, EMAIL, NOT_READY_SECONDS } from "../alerting/sr
 import { scheduleIntervalSeconds, ScheduleError } from "../backup/schedule";
 
 export const PROJECT = "workshop-postgres";
+/** The local end of the port-forward that messages and the README suggest: 5432 may be a local PostgreSQL's. */
+export const FORWARD_PORT = 15432;
 
 export type ServiceType = "ClusterIP" | "NodePort" | "LoadBalancer";
 export const SERVICE_TYPES: readonly ServiceType[] = ["ClusterIP", "NodePort", "LoadBalancer"];
@@ -352,8 +354,9 @@ export function parseSettings(source: ConfigSource): Settings {
     const dbPort = integer("dbPort", 1, 65535, "a TCP port");
     if (serviceType === "ClusterIP" && dbHost === undefined) {
         problems.push(`${PROJECT}:dbHost: missing; a ClusterIP Service is not reachable from the deploying machine, ` +
-            "so set dbHost (and dbPort) to an address that reaches PostgreSQL, for example 127.0.0.1 with " +
-            "`kubectl port-forward`, or choose serviceType NodePort or LoadBalancer");
+            `so set dbHost and dbPort to an address that reaches PostgreSQL, for example 127.0.0.1 and ${FORWARD_PORT} with ` +
+            `\`kubectl -n ${namespace} port-forward svc/postgres ${FORWARD_PORT}:5432\` in another terminal (not local port 5432, which a ` +
+            "PostgreSQL of your own may hold), or choose serviceType NodePort or LoadBalancer");
     }
     if (serviceType === "NodePort" && dbHost === undefined) {
         problems.push(`${PROJECT}:dbHost: missing; with serviceType NodePort set dbHost to a node address ` +

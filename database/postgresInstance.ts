@@ -1,12 +1,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { adoptionProblem, OWNER_ANNOTATION, RetainedObject } from "../kube/adoption";
-import { ClusterReader, clusterReader, ClusterTarget, loadBalancerHost } from "../kube/clusterReader";
+import { ClusterReader, clusterReader, ClusterTarget, loadBalancerAddress } from "../kube/clusterReader";
 import { databaseEndpoint, Endpoint, EndpointOverride } from "../kube/endpoint";
 import {
     commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
 } from "./postgresSpec";
 import { readWriteOnceClaim } from "../kube/pod";
+import { refusal } from "../kube/refusal";
 import { ComputeResources, DEFAULTS, ServiceType } from "../config/settings";
 import { AlertMailer, AlertMailerArgs } from "../alerts/alertMailer";
 
@@ -58,13 +59,13 @@ function stackOwner(): string {
     return `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
 }
 
-/** The object's name, or an error (before anything changes) when another stack or person created it. */
-function adoptable(cluster: ClusterTarget, object: RetainedObject,
+/** The object's name, or a refusal of `component` (before anything changes) when another stack or person created it. */
+function adoptable(component: pulumi.Resource, cluster: ClusterTarget, object: RetainedObject,
     annotations: (reader: ClusterReader) => Promise<Record<string, string> | undefined>): pulumi.Output<string> {
     return pulumi.output(clusterReader(cluster).then(annotations).then((found) => {
         const problem = adoptionProblem(object, found, stackOwner());
         if (problem) {
-            throw new Error(problem);
+            throw refusal(problem, component);
         }
         return object.id.split("/").pop() as string;
     }));
@@ -113,7 +114,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
         this.retention = {
             provider: new k8s.Provider(`${name}-retained`, { ...this.cluster, upsertExistingObjects: true }, { parent: this }),
             annotations: { [OWNER_ANNOTATION]: stackOwner() },
-            claimName: (namespace, claim) => pulumi.output(namespace).apply((ns) => adoptable(this.cluster,
+            claimName: (namespace, claim) => pulumi.output(namespace).apply((ns) => adoptable(this, this.cluster,
                 { kind: "PersistentVolumeClaim", id: `${ns}/${claim}`, alternative: "Choose another namespace, delete the claim if its data is not needed" },
                 (reader) => reader.claimAnnotations(ns, claim))),
         };
@@ -126,7 +127,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
         this.namespace = createNamespace
             ? new k8s.core.v1.Namespace(`${name}-namespace`, {
                 metadata: {
-                    name: adoptable(this.cluster,
+                    name: adoptable(this, this.cluster,
                         { kind: "Namespace", id: args.namespace, alternative: "Deploy into it with createNamespace false, choose another namespace" },
                         (reader) => reader.namespaceAnnotations(args.namespace)),
                     labels: { ...labels, "pod-security.kubernetes.io/enforce": "restricted" },
@@ -255,17 +256,25 @@ export class PostgresInstance extends pulumi.ComponentResource {
      * Service exposes (a LoadBalancer's address is read from the cluster, waiting while a controller works on it).
      */
     public endpointFor(override: EndpointOverride): pulumi.Output<Endpoint> {
-        return pulumi.all([this.service.metadata, this.service.spec]).apply(async ([metadata, spec]) => {
-            const lookUp = override.host === undefined && this.serviceType === "LoadBalancer";
-            const host = lookUp
-                ? await loadBalancerHost(await clusterReader(this.cluster), { namespace: metadata.namespace, name: metadata.name })
+        const lookUp = override.host === undefined && this.serviceType === "LoadBalancer";
+        const endpoint = pulumi.all([this.service.metadata, this.service.spec]).apply(async ([metadata, spec]) => {
+            const found = lookUp
+                ? await loadBalancerAddress(await clusterReader(this.cluster), { namespace: metadata.namespace, name: metadata.name }, pulumi.runtime.isDryRun())
                 : undefined;
+            if (found?.kind === "fail") {
+                throw refusal(found.message, this);
+            }
+            if (found?.kind === "unknown") {
+                return undefined;
+            }
             return databaseEndpoint(override, {
                 type: this.serviceType,
                 port: this.port,
                 nodePort: spec.ports[0]?.nodePort,
-                ingress: host === undefined ? undefined : [{ ip: host }],
+                ingress: found && [{ ip: found.host }],
             });
         });
+        // A preview that cannot know the address yet shows it as unknown, like any value only an update makes.
+        return endpoint.apply((known) => known === undefined ? pulumi.output(pulumi.unknown) as unknown as pulumi.Output<Endpoint> : pulumi.output(known));
     }
 }

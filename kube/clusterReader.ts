@@ -6,7 +6,8 @@
  * Tests replace the reader with `useClusterReader`, as the Pulumi mocks replace the engine.
  */
 import type { CoreV1Api } from "@kubernetes/client-node" with { "resolution-mode": "import" };
-import { loadBalancerVerdict, ServiceId } from "./loadBalancer";
+import { LoadBalancerObservation, loadBalancerVerdict, ServiceId } from "./loadBalancer";
+import { refusal } from "./refusal";
 
 /** Which cluster: the same settings the program gives its Kubernetes providers. */
 export interface ClusterTarget {
@@ -20,8 +21,8 @@ export interface ClusterReader {
     /** The object's annotations; undefined when it does not exist. */
     namespaceAnnotations(name: string): Promise<Record<string, string> | undefined>;
     claimAnnotations(namespace: string, name: string): Promise<Record<string, string> | undefined>;
-    /** The Service's age, load-balancer ingress and events. */
-    loadBalancer(service: ServiceId): Promise<{ ageSeconds: number; ingress: { ip?: string; hostname?: string }[]; events: { type?: string; reason?: string; message?: string }[] }>;
+    /** The Service's age, load-balancer ingress and events; undefined when it does not exist. */
+    loadBalancer(service: ServiceId): Promise<LoadBalancerObservation | undefined>;
 }
 
 let override: ClusterReader | undefined;
@@ -43,18 +44,30 @@ export function clusterReader(target: ClusterTarget): Promise<ClusterReader> {
     return readers.get(key) as Promise<ClusterReader>;
 }
 
-function notFound(error: unknown): boolean {
-    return (error as { code?: number })?.code === 404;
+/** The API's own reason ("services \"postgres\" is forbidden: …"), not the client's message, which carries every response header. */
+function reason(error: unknown): string {
+    const { code, body } = error as { code?: unknown; body?: unknown };
+    if (typeof code !== "number") {
+        return (error as Error)?.message ?? String(error);
+    }
+    let status: { message?: unknown } | undefined;
+    try {
+        status = (typeof body === "string" ? JSON.parse(body) : body) as { message?: unknown } | undefined;
+    } catch {
+        status = undefined;
+    }
+    return typeof status?.message === "string" ? `HTTP ${code}: ${status.message}` : `HTTP ${code}`;
 }
 
-async function orUndefined<T>(read: Promise<T>): Promise<T | undefined> {
+/** The object, or undefined when the cluster has none such yet (a 404). */
+async function orUndefined<T>(what: string, read: Promise<T>): Promise<T | undefined> {
     try {
         return await read;
     } catch (error) {
-        if (notFound(error)) {
+        if ((error as { code?: number })?.code === 404) {
             return undefined;
         }
-        throw new Error(`could not read the cluster: ${(error as Error).message}`);
+        throw refusal(`could not read ${what} from the cluster: ${reason(error)}`);
     }
 }
 
@@ -81,21 +94,26 @@ async function kubeReader(target: ClusterTarget): Promise<ClusterReader> {
     const api: CoreV1Api = config.makeApiClient(Api);
     return {
         namespaceAnnotations: async (name) => {
-            const found = await orUndefined(api.readNamespace({ name }));
+            const found = await orUndefined(`namespace ${name}`, api.readNamespace({ name }));
             return found && (found.metadata?.annotations ?? {});
         },
         claimAnnotations: async (namespace, name) => {
-            const found = await orUndefined(api.readNamespacedPersistentVolumeClaim({ namespace, name }));
+            const found = await orUndefined(`PersistentVolumeClaim ${namespace}/${name}`, api.readNamespacedPersistentVolumeClaim({ namespace, name }));
             return found && (found.metadata?.annotations ?? {});
         },
         loadBalancer: async ({ namespace, name }) => {
-            const service = await api.readNamespacedService({ namespace, name });
-            const events = await api.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=Service,involvedObject.name=${name}` });
+            // A preview reads a Service that its update has not created yet.
+            const service = await orUndefined(`Service ${namespace}/${name}`, api.readNamespacedService({ namespace, name }));
+            if (service === undefined) {
+                return undefined;
+            }
+            const events = await orUndefined(`the events of Service ${namespace}/${name}`,
+                api.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=Service,involvedObject.name=${name}` }));
             const created = service.metadata?.creationTimestamp ? new Date(service.metadata.creationTimestamp).getTime() : Date.now();
             return {
                 ageSeconds: (Date.now() - created) / 1000,
                 ingress: (service.status?.loadBalancer?.ingress ?? []).map((entry) => ({ ip: entry.ip, hostname: entry.hostname })),
-                events: events.items.map((event) => ({ type: event.type, reason: event.reason, message: event.message })),
+                events: (events?.items ?? []).map((event) => ({ type: event.type, reason: event.reason, message: event.message })),
             };
         },
     };
@@ -103,15 +121,33 @@ async function kubeReader(target: ClusterTarget): Promise<ClusterReader> {
 
 const POLL_MS = 1000;
 
-/** The Service's load-balancer address, waiting while a controller may still provide one. */
-export async function loadBalancerHost(reader: ClusterReader, service: ServiceId): Promise<string> {
+/** The address, or why there will be none; "unknown" only in a preview, which shows the plan instead of waiting. */
+export type LoadBalancerAddress =
+    | { readonly kind: "ready"; readonly host: string }
+    | { readonly kind: "unknown" }
+    | { readonly kind: "fail"; readonly message: string };
+
+/**
+ * The Service's load-balancer address, waiting while a controller may still provide one. A
+ * preview reads once: a Service it has not created yet, or one still waiting for its address, is unknown.
+ */
+export async function loadBalancerAddress(reader: ClusterReader, service: ServiceId, preview: boolean): Promise<LoadBalancerAddress> {
     for (;;) {
-        const verdict = loadBalancerVerdict(service, await reader.loadBalancer(service));
-        if (verdict.kind === "ready") {
-            return verdict.host;
+        const seen = await reader.loadBalancer(service);
+        if (seen === undefined) {
+            return preview ? { kind: "unknown" } : {
+                kind: "fail",
+                message: `the Service ${service.namespace}/${service.name} that this update created is not in the cluster the program reads; ` +
+                    "the program reads the cluster of the stack's kubernetes:kubeconfig, kubernetes:context and kubernetes:cluster, " +
+                    "else the current kube context, as the Kubernetes provider does: check that nothing else deleted the Service",
+            };
         }
-        if (verdict.kind === "fail") {
-            throw new Error(verdict.message);
+        const verdict = loadBalancerVerdict(service, seen);
+        if (verdict.kind !== "wait") {
+            return verdict;
+        }
+        if (preview) {
+            return { kind: "unknown" };
         }
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }

@@ -6,6 +6,8 @@
  * window means there is none: fail then, naming the ways forward.
  */
 
+import { FORWARD_PORT, PROJECT } from "../config/settings";
+
 /** Seconds without any sign of a controller after which the cluster is taken to have none. */
 export const NO_CONTROLLER_SECONDS = 20;
 /** Upper bound when a controller is at work (the provider's own default). */
@@ -41,9 +43,11 @@ export function loadBalancerVerdict(service: ServiceId, seen: LoadBalancerObserv
             message: `the LoadBalancer Service ${id} has no address after ${Math.round(seen.ageSeconds)} s and no load-balancer controller ` +
                 "has acted on it: this cluster has none (kind, or minikube without a tunnel). Either give it one " +
                 "(`minikube tunnel` in another terminal, cloud-provider-kind, or MetalLB) and run `npm run up` again, " +
-                `or reach PostgreSQL another way: \`kubectl -n ${service.namespace} port-forward svc/${service.name} 5432:5432\` ` +
-                "in another terminal, then `npm run pulumi -- config set workshop-postgres:dbHost 127.0.0.1` and " +
-                "`npm run pulumi -- config set workshop-postgres:serviceType ClusterIP`",
+                `or reach PostgreSQL through a port-forward: \`kubectl -n ${service.namespace} port-forward svc/${service.name} ${FORWARD_PORT}:5432\` ` +
+                `in another terminal (local port ${FORWARD_PORT}, as a PostgreSQL of your own may hold 5432), then ` +
+                `\`npm run pulumi -- config set ${PROJECT}:serviceType ClusterIP\`, ` +
+                `\`npm run pulumi -- config set ${PROJECT}:dbHost 127.0.0.1\` and ` +
+                `\`npm run pulumi -- config set ${PROJECT}:dbPort ${FORWARD_PORT}\`, and run \`npm run up\` again`,
         };
     }
     if (seen.ageSeconds >= LOAD_BALANCER_TIMEOUT_SECONDS) {
@@ -52,7 +56,7 @@ export function loadBalancerVerdict(service: ServiceId, seen: LoadBalancerObserv
             kind: "fail",
             message: `the LoadBalancer Service ${id} has no address after ${Math.round(seen.ageSeconds)} s; ` +
                 `its controller's last word: ${last?.reason ?? "none"}: ${last?.message ?? ""}`.trim() +
-                "; set workshop-postgres:dbHost to an address that reaches PostgreSQL to go on without it",
+                `; set ${PROJECT}:dbHost and ${PROJECT}:dbPort to an address that reaches PostgreSQL to go on without it`,
         };
     }
     return { kind: "wait" };

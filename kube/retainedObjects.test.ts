@@ -93,7 +93,8 @@ describe("the wait for a load balancer address", () => {
     it("names the commands that get a cluster without a controller going", () => {
         const verdict = loadBalancerVerdict(service, { ageSeconds: 25, ingress: [], events: [] });
         assert.ok(verdict.kind === "fail");
-        for (const command of ["minikube tunnel", "kubectl -n workshop port-forward svc/postgres 5432:5432", "npm run up"]) {
+        for (const command of ["minikube tunnel", "kubectl -n workshop port-forward svc/postgres 15432:5432", "config set workshop-postgres:dbHost 127.0.0.1",
+            "config set workshop-postgres:dbPort 15432", "config set workshop-postgres:serviceType ClusterIP", "npm run up"]) {
             assert.ok(verdict.message.includes(command), command);
         }
     });

@@ -41,7 +41,7 @@ export function readSqlFiles(directory: string): SqlFile[] {
     const names = fs.readdirSync(directory).filter((name) => name !== "README.md").sort();
     const misnamed = names.filter((name) => !FILE_NAME.test(name));
     if (misnamed.length > 0) {
-        throw new Error(`${directory}: ${misnamed.join(", ")}: expected file names like 001_create_table.sql (three digits, '_', lower-case words, .sql)`);
+        throw new MigrationPlanError(`${directory}: ${misnamed.join(", ")}: expected file names like 001_create_table.sql (three digits, '_', lower-case words, .sql)`);
     }
     return names.map((name) => sqlFile(name, fs.readFileSync(path.join(directory, name), "utf8")));
 }

@@ -142,15 +142,17 @@ export const EMPTY_CLUSTER: ClusterReader = {
 };
 
 /**
- * Runs index.ts with the given stack config (keys without the project prefix).
- * `secretKeys` are passed as secret config, as `pulumi config set --secret` would.
+ * Runs index.ts with the given stack config (keys without the project prefix, other namespaces
+ * spelled out: `kubernetes:kubeconfig`). `secretKeys` are passed as secret config, as
+ * `pulumi config set --secret` would. The program's cluster reads go to `cluster`, or with
+ * "kubeconfig" to the cluster its config names, as outside the tests.
  */
 export async function runProgram(config: Record<string, string>, secretKeys: readonly string[] = [],
-    options: { preview?: boolean; cluster?: ClusterReader } = {}): Promise<ProgramRun> {
+    options: { preview?: boolean; cluster?: ClusterReader | "kubeconfig" } = {}): Promise<ProgramRun> {
     const mocks = new RecordingMocks();
-    useClusterReader(options.cluster ?? EMPTY_CLUSTER);
+    useClusterReader(options.cluster === "kubeconfig" ? undefined : options.cluster ?? EMPTY_CLUSTER);
     await pulumi.runtime.setMocks(mocks, PROJECT, "dev", options.preview ?? false, "organization");
-    const prefixed = Object.fromEntries(Object.entries(config).map(([key, value]) => [`${PROJECT}:${key}`, value]));
+    const prefixed = Object.fromEntries(Object.entries(config).map(([key, value]) => [key.includes(":") ? key : `${PROJECT}:${key}`, value]));
     pulumi.runtime.setAllConfig(prefixed, secretKeys.map((key) => `${PROJECT}:${key}`));
 
     const seen: { type: string; name: string; opts: pulumi.CustomResourceOptions; resource: pulumi.Resource }[] = [];

@@ -315,7 +315,7 @@ describe("the watcher's decisions over sequences of pod states", () => {
         ]);
         const recovered = decisions.find((d) => d.kind === "recovered")!;
         assert.deepStrictEqual(recovered.notes, [
-            "Down for 20s, since 1970-01-01T00:00:05.000Z (Error).",
+            "Down for 10s in all (no ready pod), in 2 outage(s) during an incident of 20s, since 1970-01-01T00:00:05.000Z (Error).",
             "During the incident: 1 further failure(s) and 0 flap(s), not mailed one by one.",
             "Ready without a break for 60s.",
         ]);

@@ -29,6 +29,10 @@ export interface Incident {
     readonly furtherFailures: number;
     /** Times a pod became ready and lost it again before the incident could close. */
     readonly flaps: number;
+    /** How long no pod was ready in the outages of the incident that have ended: the time the database was really down. */
+    readonly downMs: number;
+    /** How many such outages the incident held. */
+    readonly outages: number;
 }
 
 /** Plain data (JSON), so that a restarted watcher can carry on from it. */
@@ -79,6 +83,10 @@ interface Failure {
     readonly exitCode?: number;
     readonly previousLog: boolean;
     readonly notes?: string[];
+}
+
+function openIncident(openedAt: number, reason: string, announcedBy: Incident["announcedBy"]): Incident {
+    return { openedAt, reason, announcedBy, furtherFailures: 0, flaps: 0, downMs: 0, outages: 0 };
 }
 
 export function initialState(): WatchState {
@@ -189,6 +197,39 @@ function unseenOutage(state: WatchState, observation: Observation, readyPods: re
     return { start: Math.min(end, outageStart(state, { ...observation, at: end })), end };
 }
 
+/**
+ * An outage that this observation shows has ended: from when no pod was ready (as the watcher saw,
+ * or, after a relist, from a failure every ready pod became ready after) until one was again.
+ */
+function endedOutage(state: WatchState, observation: Observation, readyPods: readonly PodView[], failures: readonly Failure[]): { start: number; end: number } | undefined {
+    if (readyPods.length === 0) {
+        return undefined;
+    }
+    const readyFrom = readyPods.map((pod) => pod.readyChangedAt);
+    const known = readyFrom.every((time) => time !== undefined);
+    const end = within(known ? Math.min(...(readyFrom as number[])) : undefined, observation.unseenSince ?? observation.at, observation.at);
+    if (state.noReadySince !== undefined) {
+        return { start: Math.min(state.noReadySince, end), end };
+    }
+    const failedBefore = failures.map((failure) => failure.since).filter((since) => since < end);
+    return known && failedBefore.length > 0 ? { start: Math.min(...failedBefore), end } : undefined;
+}
+
+/**
+ * The recovery mail's account of the incident: how long the database was really down (no ready
+ * pod) and, when that differs, how long the incident lasted and how many outages it held.
+ */
+function outageNote(incident: Incident, lastedMs: number): string {
+    const since = `since ${iso(incident.openedAt)} (${incident.reason})`;
+    if (incident.outages === 0) {
+        return `No time without a ready pod was seen; the incident lasted ${seconds(lastedMs)}, ${since}.`;
+    }
+    if (incident.outages === 1 && seconds(incident.downMs) === seconds(lastedMs)) {
+        return `Down for ${seconds(incident.downMs)}, ${since}.`;
+    }
+    return `Down for ${seconds(incident.downMs)} in all (no ready pod), in ${incident.outages} outage(s) during an incident of ${seconds(lastedMs)}, ${since}.`;
+}
+
 function describeNoReadyPod(pods: readonly PodView[], forMs: number): string {
     if (pods.length === 0) {
         return `no PostgreSQL pod for ${seconds(forMs)} (scaled to zero or not scheduled)`;
@@ -228,7 +269,8 @@ export function decide(state: WatchState, observation: Observation, thresholdMs:
 
     for (const failure of failures) {
         if (incident === undefined) {
-            incident = { openedAt: failure.since, reason: failure.reason, announcedBy: "watcher", furtherFailures: 0, flaps: 0 };
+            // From the start of the outage the failure is part of, if the pods were not ready before it.
+            incident = openIncident(Math.min(failure.since, noReadySince ?? failure.since), failure.reason, "watcher");
             mailDown(failure.reason, failure.since, failure.pod, failure);
         } else if (!downMailed) {
             // After a graceful stop, a failure is news the preStop mail did not cover.
@@ -241,23 +283,28 @@ export function decide(state: WatchState, observation: Observation, thresholdMs:
         }
     }
     if (gracefulStop && incident === undefined) {
-        incident = { openedAt: now, reason: "graceful stop", announcedBy: "preStop hook", furtherFailures: 0, flaps: 0 };
+        incident = openIncident(noReadySince ?? now, "graceful stop", "preStop hook");
         downMailed = false;
     }
 
     if (noReadySince !== undefined && now - noReadySince >= thresholdMs && !downMailed) {
         const reason = describeNoReadyPod(observation.pods, now - noReadySince);
         const notes = incident?.announcedBy === "preStop hook" ? ["The pod was stopped gracefully and no replacement is ready yet."] : [];
-        incident ??= { openedAt: noReadySince, reason, announcedBy: "watcher", furtherFailures: 0, flaps: 0 };
+        incident ??= openIncident(noReadySince, reason, "watcher");
         mailDown(reason, noReadySince, observation.pods[0], undefined, notes);
     }
 
     const missed = incident === undefined ? unseenOutage(state, observation, readyPods) : undefined;
     if (missed !== undefined && missed.end - missed.start >= thresholdMs) {
         const reason = `no ready PostgreSQL pod for ${seconds(missed.end - missed.start)} while the watcher was not watching`;
-        incident = { openedAt: missed.start, reason, announcedBy: "watcher", furtherFailures: 0, flaps: 0 };
+        incident = { ...openIncident(missed.start, reason, "watcher"), downMs: missed.end - missed.start, outages: 1 };
         mailDown(reason, missed.start, readyPods[0], undefined, [`Ready again since ${iso(missed.end)}.`]);
         readySince = missed.end;
+    } else if (incident !== undefined) {
+        const ended = endedOutage(state, observation, readyPods, failures);
+        if (ended !== undefined) {
+            incident = { ...incident, downMs: incident.downMs + ended.end - ended.start, outages: incident.outages + 1 };
+        }
     }
 
     if (incident !== undefined) {
@@ -265,7 +312,7 @@ export function decide(state: WatchState, observation: Observation, thresholdMs:
             const readyFrom = readyPods.map((pod) => pod.readyChangedAt);
             readySince ??= within(readyFrom.every((time) => time !== undefined) ? Math.min(...(readyFrom as number[])) : undefined, unseen, now);
             if (now - readySince >= thresholdMs) {
-                const notes = [`Down for ${seconds(readySince - incident.openedAt)}, since ${iso(incident.openedAt)} (${incident.reason}).`];
+                const notes = [outageNote(incident, readySince - incident.openedAt)];
                 if (incident.furtherFailures > 0 || incident.flaps > 0) {
                     notes.push(`During the incident: ${incident.furtherFailures} further failure(s) and ${incident.flaps} flap(s), not mailed one by one.`);
                 }
