@@ -101,6 +101,17 @@ describe("delivering an alert to a fake SendGrid API on loopback", () => {
         await assert.rejects(deliverAlert(MESSAGE, { ...settings, deadlineMs: 2000 }), /not delivered within the 2\.0s deadline after [2-9]\d* attempt\(s\); last problem: ECONNREFUSED/);
     });
 
+    it("gives up, and never starts an attempt with no time left, when a wait overruns the deadline (a loaded node)", async () => {
+        api = await startFakeSendgrid();
+        const url = api.url;
+        await api.close();
+        let now = STARTED_AT;
+        const settings = readMailerSettings({ ALERT_TO: "ops@example.com", ALERT_FROM: "alerts@example.com", SENDGRID_API_KEY: API_KEY, SENDGRID_API_URL: url });
+        const oversleep = async (ms: number) => { now += ms + settings.deadlineMs; };
+        await assert.rejects(deliverAlert(MESSAGE, settings, { now: () => now, sleep: oversleep }),
+            /^DeliveryError: alert not delivered within the 20\.0s deadline after 1 attempt\(s\); last problem: ECONNREFUSED/);
+    });
+
     it("without an API key, writes the alert as one JSON line and sends nothing", async () => {
         api = await startFakeSendgrid();
         const lines: string[] = [];

@@ -102,11 +102,14 @@ export async function deliverAlert(message: AlertMessage, settings: MailerSettin
     const keyed = { ...settings, apiKey: settings.apiKey };
     const deadline = now() + settings.deadlineMs;
     const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+    const missed = (attempts: number, problem: string, retryAfter = "") =>
+        new DeliveryError(`alert not delivered within the ${seconds(settings.deadlineMs)} deadline after ${attempts} attempt(s); last problem: ${problem}${retryAfter}`);
     for (let attempt = 1; ; attempt++) {
         const remaining = deadline - now();
-        const timeoutMs = Math.min(remaining, Math.max(MIN_ATTEMPT_MS, settings.deadlineMs * ATTEMPT_SHARE));
         let verdict: Verdict;
         try {
+            // A late wake-up (a loaded node) can leave no time at all; a timeout must stay positive.
+            const timeoutMs = Math.max(1, Math.min(remaining, Math.max(MIN_ATTEMPT_MS, settings.deadlineMs * ATTEMPT_SHARE)));
             return { mode: "sent", attempts: attempt, status: await sendOnce(message, keyed, timeoutMs) };
         } catch (error) {
             verdict = classify(error, now());
@@ -117,9 +120,11 @@ export async function deliverAlert(message: AlertMessage, settings: MailerSettin
         }
         const wait = verdict.retryAfterMs ?? Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (attempt - 1));
         if (now() + wait >= deadline) {
-            throw new DeliveryError(`alert not delivered within the ${seconds(settings.deadlineMs)} deadline after ${attempt} attempt(s); last problem: ${problem}` +
-                (verdict.retryAfterMs !== undefined ? `; SendGrid asked to retry after ${seconds(wait)}` : ""));
+            throw missed(attempt, problem, verdict.retryAfterMs !== undefined ? `; SendGrid asked to retry after ${seconds(wait)}` : "");
         }
         await sleep(wait);
+        if (now() >= deadline) {
+            throw missed(attempt, problem);
+        }
     }
 }
