@@ -31,6 +31,11 @@ const NAMESPACE = "workshop-e2e";
 const DB = { user: "postgres", password: "Aw3s0m3", name: "WORKSHOP" };
 const SCHEMA = "workshop";
 const APP_USER = "workshop_app";
+/**
+ * The last commit before the code moved into folders by concern (issue 18). Moving files changes no
+ * URN; a stack that commit deployed must keep every resource under this program.
+ */
+const BEFORE_LAYOUT = "32222c94f9de0f9397a8f5d2ffe5f34f849ab43b";
 /** The claims that destroy keeps: the data's and the backups'. */
 const CLAIMS = ["postgres-data", "postgres-backup-storage"];
 /** What the controllers create in every namespace, and the claims. */
@@ -192,9 +197,9 @@ async function main(): Promise<number> {
         return { onOutput: (text: string) => fs.appendFileSync(file, text) };
     };
     /** A new stack of the project copy with the dev stack's settings (LoadBalancer) and the run's secrets, plus `extra`. */
-    const newStack = async (name: string, extra: Record<string, string>): Promise<Stack> => {
+    const newStack = async (name: string, extra: Record<string, string>, ofProgram = program): Promise<Stack> => {
         const pulumiCommand = await PulumiCommand.get({ root: ownCluster ? undefined : path.dirname(binDir), skipVersionCheck: true });
-        const created = await LocalWorkspace.createStack({ stackName: name, projectName: PROJECT, program },
+        const created = await LocalWorkspace.createStack({ stackName: name, projectName: PROJECT, program: ofProgram },
             { workDir: project, pulumiCommand, envVars: engineEnv });
         const plain = { dbName: DB.name, dbUser: DB.user, serviceType: "LoadBalancer", alertTo: "ops@example.com", alertFrom: "alerts@example.com", ...extra };
         const secret = { dbPassword: DB.password, appPassword: secrets.app, sendgridApiKey: secrets.sendgrid, backupPassword: secrets.backup };
@@ -441,6 +446,35 @@ async function main(): Promise<number> {
             await dev.destroy(engineLog("k-destroy"));
             assert.strictEqual(await kube().find(`/api/v1/namespaces/${namespace}`), undefined, "its namespace is gone");
             await dev.workspace.removeStack("dev");
+        });
+
+        await step("l. a stack deployed by the program before the layout move: this program's preview keeps every URN (no create, no delete)", async () => {
+            // That commit's program, bundles built from its own sources, as its user would have run it.
+            const before = path.join(tmp, "project-before-layout");
+            fs.mkdirSync(before);
+            await run("bash", ["-c", `git -C "${ROOT}" archive ${BEFORE_LAYOUT} | tar -x -C "${before}"`]);
+            fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(before, "node_modules"));
+            await run(process.execPath, ["scripts/build-alerting.mjs"], { cwd: before });
+            const name = "before-layout";
+            // Its own namespace, schema and roles beside stack e2e's, in the same database.
+            const old = await newStack(name, { namespace: `${NAMESPACE}-moved`, allowedCidrs: "0.0.0.0/0", dbHost: "127.0.0.1", dbPort: String(pgPort),
+                schemaName: "moved", appUser: "moved_app", backupUser: "moved_backup", allowDataDeletion: "true" }, programIn(before));
+            assert.strictEqual((await update(old, "l-before-up")).up.summary.result, "succeeded");
+            const now = await LocalWorkspace.selectStack({ stackName: name, projectName: PROJECT, program }, { workDir: project, pulumiCommand: old.workspace.pulumiCommand, envVars: engineEnv });
+            const steps: { op: string; urn: string }[] = [];
+            const preview = await now.preview({ ...engineLog("l-after.preview"), onEvent: (event) => {
+                const metadata = event.resourcePreEvent?.metadata;
+                if (metadata) {
+                    steps.push({ op: metadata.op, urn: metadata.urn });
+                }
+            } });
+            // A moved URN shows as a create and a delete; a replacement keeps its URN (an immutable ConfigMap whose content changed).
+            const moved = steps.filter((step) => step.op === "create" || step.op === "delete").map((step) => `${step.op} ${step.urn}`);
+            assert.deepStrictEqual(moved, [], "no resource is created or deleted: every URN is kept");
+            const named = (op: string) => [...new Set(steps.filter((step) => step.op === op).map((step) => step.urn.split("::").pop()))].join(", ") || "none";
+            console.log(`      (${preview.changeSummary.same ?? 0} the same; changed since by later commits: updated ${named("update")}; replaced ${named("replace")})`);
+            await now.destroy(engineLog("l-destroy"));
+            await now.workspace.removeStack(name);
         });
 
         await step("e. in-place config change (password, image tag, resources, service type): the claim and the rows stay", async () => {
