@@ -1,6 +1,7 @@
 /** Pure builders for the alert sidecar and the watcher: environment, volumes, container. */
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
+import { MAILER_ENV, POD_FACTS_ENV, WATCHER_ENV } from "../alerting/src/contract";
 import { HARD_STOP_SLACK_MS } from "../alerting/src/runMain";
 import { DEFAULT_BLIND_SECONDS, watcherGraceSeconds } from "../alerting/src/watch/budget";
 import { LifecycleBudget, PodExtension, restrictedContainerSecurity, restrictedPodSecurity } from "../kube/pod";
@@ -33,16 +34,16 @@ export interface MailerSettingsData {
     readonly stack: string;
 }
 
-/** Non-secret mailer settings for a ConfigMap, under the names alerting/src/settings.ts reads. */
+/** Non-secret mailer settings for a ConfigMap, under the contract's names, which the pod reads. */
 export function mailerSettingsData(settings: MailerSettingsData): Record<string, string> {
     return {
-        ALERT_TO: settings.to.join(","),
-        ALERT_FROM: settings.from,
-        ALERT_SUBJECT_PREFIX: settings.subjectPrefix,
-        ALERT_DEADLINE_SECONDS: String(settings.deadlineSeconds),
-        PG_SERVICE: settings.service,
-        PG_DATABASE: settings.database,
-        PULUMI_STACK: settings.stack,
+        [MAILER_ENV.to]: settings.to.join(","),
+        [MAILER_ENV.from]: settings.from,
+        [MAILER_ENV.subjectPrefix]: settings.subjectPrefix,
+        [MAILER_ENV.deadlineSeconds]: String(settings.deadlineSeconds),
+        [POD_FACTS_ENV.service]: settings.service,
+        [POD_FACTS_ENV.database]: settings.database,
+        [POD_FACTS_ENV.stack]: settings.stack,
     };
 }
 
@@ -50,16 +51,16 @@ const fromField = (name: string, fieldPath: string): EnvVar => ({ name, valueFro
 
 /** The SendGrid key from its Secret, when one is configured (none: log mode). */
 function apiKeyEnv(apiKeySecret?: Input<string>): EnvVar[] {
-    return apiKeySecret === undefined ? [] : [{ name: "SENDGRID_API_KEY", valueFrom: { secretKeyRef: { name: apiKeySecret, key: "apiKey" } } }];
+    return apiKeySecret === undefined ? [] : [{ name: MAILER_ENV.apiKey, valueFrom: { secretKeyRef: { name: apiKeySecret, key: "apiKey" } } }];
 }
 
 /** Pod facts from the Downward API, and the API key. */
 export function mailerEnv(apiKeySecret?: Input<string>): EnvVar[] {
     return [
-        fromField("POD_NAME", "metadata.name"),
-        fromField("POD_NAMESPACE", "metadata.namespace"),
-        fromField("NODE_NAME", "spec.nodeName"),
-        fromField("POD_IP", "status.podIP"),
+        fromField(POD_FACTS_ENV.pod, "metadata.name"),
+        fromField(POD_FACTS_ENV.namespace, "metadata.namespace"),
+        fromField(POD_FACTS_ENV.node, "spec.nodeName"),
+        fromField(POD_FACTS_ENV.podIp, "status.podIP"),
         ...apiKeyEnv(apiKeySecret),
     ];
 }
@@ -192,15 +193,15 @@ export function watcherPodSpec(args: WatcherPodArgs): PodSpec {
             command: ["node", "-e", GZIP_LOADER, `${BUNDLE_MOUNT}/${WATCHER_BUNDLE}`],
             envFrom: [{ configMapRef: { name: args.settingsConfigMap } }],
             env: [
-                fromField("WATCH_NAMESPACE", "metadata.namespace"),
-                { name: "WATCH_SELECTOR", value: args.selector },
-                { name: "NOT_READY_SECONDS", value: String(args.notReadySeconds) },
-                { name: "POSTGRES_CONTAINER", value: args.postgresContainer },
-                { name: "HEALTH_DIR", value: WATCHER_HEALTH_DIR },
-                { name: "TERMINATION_GRACE_SECONDS", value: String(graceSeconds) },
+                fromField(WATCHER_ENV.namespace, "metadata.namespace"),
+                { name: WATCHER_ENV.selector, value: args.selector },
+                { name: WATCHER_ENV.notReadySeconds, value: String(args.notReadySeconds) },
+                { name: WATCHER_ENV.postgresContainer, value: args.postgresContainer },
+                { name: WATCHER_ENV.healthDir, value: WATCHER_HEALTH_DIR },
+                { name: WATCHER_ENV.graceSeconds, value: String(graceSeconds) },
                 ...(args.backups ? [
-                    { name: "BACKUP_SELECTOR", value: args.backups.jobSelector },
-                    { name: "BACKUP_INTERVAL_SECONDS", value: String(args.backups.intervalSeconds) },
+                    { name: WATCHER_ENV.backupSelector, value: args.backups.jobSelector },
+                    { name: WATCHER_ENV.backupIntervalSeconds, value: String(args.backups.intervalSeconds) },
                 ] : []),
                 // Its own pod's facts name it in the mail that pod alerts are not working.
                 ...mailerEnv(args.apiKeySecret),

@@ -13,12 +13,24 @@ export const MAILER_ENV = {
     apiUrl: "SENDGRID_API_URL",
 } as const;
 
+/** Facts about the pod (Downward API) and the stack (the alert ConfigMap) that name it in a mail. */
+export const POD_FACTS_ENV = {
+    pod: "POD_NAME",
+    namespace: "POD_NAMESPACE",
+    node: "NODE_NAME",
+    podIp: "POD_IP",
+    service: "PG_SERVICE",
+    database: "PG_DATABASE",
+    stack: "PULUMI_STACK",
+} as const;
+
 /** The environment the pod watcher reads, besides the mailer's. */
 export const WATCHER_ENV = {
     namespace: "WATCH_NAMESPACE",
     selector: "WATCH_SELECTOR",
     notReadySeconds: "NOT_READY_SECONDS",
     healthDir: "HEALTH_DIR",
+    postgresContainer: "POSTGRES_CONTAINER",
     graceSeconds: "TERMINATION_GRACE_SECONDS",
     backupSelector: "BACKUP_SELECTOR",
     backupIntervalSeconds: "BACKUP_INTERVAL_SECONDS",

@@ -1,5 +1,5 @@
 /** The mailer's settings, from the environment the pod gives it. Errors name the variable, never a value of the key. */
-import { ALERT_DEADLINE_SECONDS, EMAIL, MAILER_ENV as ENV } from "./contract";
+import { ALERT_DEADLINE_SECONDS, EMAIL, MAILER_ENV as ENV, POD_FACTS_ENV } from "./contract";
 
 export interface MailerSettings {
     readonly to: readonly string[];
@@ -87,12 +87,12 @@ export function alertDeadlineSeconds(env: Env): number | undefined {
 export function readPodFacts(env: Env): PodFacts {
     const fact = (name: string) => env[name]?.trim() || "unknown";
     return {
-        pod: fact("POD_NAME"),
-        namespace: fact("POD_NAMESPACE"),
-        node: fact("NODE_NAME"),
-        podIp: fact("POD_IP"),
-        service: fact("PG_SERVICE"),
-        database: fact("PG_DATABASE"),
-        stack: fact("PULUMI_STACK"),
+        pod: fact(POD_FACTS_ENV.pod),
+        namespace: fact(POD_FACTS_ENV.namespace),
+        node: fact(POD_FACTS_ENV.node),
+        podIp: fact(POD_FACTS_ENV.podIp),
+        service: fact(POD_FACTS_ENV.service),
+        database: fact(POD_FACTS_ENV.database),
+        stack: fact(POD_FACTS_ENV.stack),
     };
 }

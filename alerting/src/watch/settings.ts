@@ -46,7 +46,7 @@ export function readWatchSettings(env: Readonly<Record<string, string | undefine
         graceSeconds: seconds(ENV.graceSeconds, watcherGraceSeconds(ALERT_DEADLINE_SECONDS.default)),
         retryMs: seconds("WATCH_RETRY_SECONDS", 1) * 1000,
         healthDir: env[ENV.healthDir]?.trim() || undefined,
-        container: env.POSTGRES_CONTAINER?.trim() || "postgres",
+        container: env[ENV.postgresContainer]?.trim() || "postgres",
         logLines: Number(env.LOG_LINES ?? 20),
         backups: backupSelector ? { selector: backupSelector, intervalMs: seconds(ENV.backupIntervalSeconds) * 1000 } : undefined,
     };
