@@ -4,14 +4,12 @@ import { Backup } from "./backup/backup";
 import { PodWatcher } from "./alerts/podWatcher";
 import { PostgresInstance } from "./database/postgresInstance";
 import { WorkshopSchema } from "./schema/workshopSchema";
+import { pulumiConfigSource } from "./config/pulumiSource";
 import { parseSettings } from "./config/settings";
 import { readSqlFiles } from "./schema/sqlPlan";
 
 const config = new pulumi.Config();
-const settings = parseSettings({
-    get: (key) => config.get(key),
-    hasSecret: (key) => config.getSecret(key) !== undefined,
-});
+const settings = parseSettings(pulumiConfigSource());
 const sqlFiles = readSqlFiles(path.join(__dirname, "sql"));
 const dbPassword = config.requireSecret("dbPassword");
 // The explicit Kubernetes provider and the program's own cluster reads use the cluster the default provider uses.

@@ -5,7 +5,7 @@ import { ACCEPTED, FakeSendgrid, startFakeSendgrid } from "../testing/fakeSendgr
 import { containersUnavailable, materialise, Materialised, NODE_IMAGE, runCommand, startContainer } from "../testing/kubelet";
 import { runProgram } from "../testing/program";
 
-const API_KEY = "SG.hook-test-key";
+const API_KEY = "SG.hookTestKey00000000000.hook-test-secret-never-printed-xxxxxxxxxxxx";
 const POD = { name: "postgres-5f7c9d-x2k4q", node: "kind-worker", ip: "10.244.0.12" };
 
 describe("the preStop hook, run as Kubernetes would run it", function () {

@@ -5,7 +5,7 @@ import { SHUTDOWN_SECONDS } from "../database/postgresSpec";
 import { devStack } from "../testing/devStack";
 import { ProgramRun, RecordedResource, runProgram, secretPaths } from "../testing/program";
 
-const API_KEY = "SG.mock-test-key";
+const API_KEY = "SG.mockTestKey00000000000.mock-test-secret-never-printed-xxxxxxxxxxxx";
 
 function postgresPod(run: ProgramRun): any {
     return run.deployment("postgres").inputs.spec.template.spec;

@@ -9,7 +9,7 @@ import { materialise, Materialised } from "../testing/kubelet";
 import { ProgramRun, runProgram } from "../testing/program";
 import { spawnWatcher, WatcherProcess } from "../testing/watcherProcess";
 
-const API_KEY = "SG.watcher-test-key";
+const API_KEY = "SG.watcherTestKey00000000.watcher-test-secret-never-printed-xxxxxxxxx";
 
 describe("the pod watcher under mocks", () => {
     let run: ProgramRun;

@@ -26,7 +26,7 @@ const VARIANTS: Record<string, Record<string, string>> = {
     "a ClusterIP Service reached through a port-forward, with a StorageClass and allowed namespaces": {
         serviceType: "ClusterIP", dbHost: "127.0.0.1", dbPort: "15432", storageClass: "fast-ssd", allowedNamespaces: "apps,jobs",
     },
-    "the watcher turned off and SendGrid configured": { watcherEnabled: "false", sendgridApiKey: "SG.test-key" },
+    "the watcher turned off and SendGrid configured": { watcherEnabled: "false", sendgridApiKey: "SG.schemaTestKey000000000.schema-test-secret-never-printed-xxxxxxxxxx" },
     "backups every 6 hours on a StorageClass of their own": { backupSchedule: "0 */6 * * *", backupStorageClass: "standard", backupKeep: "3" },
 };
 
