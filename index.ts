@@ -4,16 +4,22 @@ import { Backup } from "./backup/backup";
 import { PodWatcher } from "./alerts/podWatcher";
 import { PostgresInstance } from "./database/postgresInstance";
 import { WorkshopSchema } from "./schema/workshopSchema";
-import { pulumiConfigSource } from "./config/pulumiSource";
+import { pulumiConfigSource, sendgridApiKey } from "./config/pulumiSource";
 import { parseSettings } from "./config/settings";
+import { clusterLocality } from "./kube/localCluster";
 import { readSqlFiles } from "./schema/sqlPlan";
 
 const config = new pulumi.Config();
-const settings = parseSettings(pulumiConfigSource());
-const sqlFiles = readSqlFiles(path.join(__dirname, "sql"));
-const dbPassword = config.requireSecret("dbPassword");
 // The explicit Kubernetes provider and the program's own cluster reads use the cluster the default provider uses.
 const kubernetesConfig = new pulumi.Config("kubernetes");
+const cluster = {
+    kubeconfig: kubernetesConfig.get("kubeconfig"),
+    context: kubernetesConfig.get("context"),
+    cluster: kubernetesConfig.get("cluster"),
+};
+const settings = parseSettings(pulumiConfigSource(), { cluster: () => clusterLocality(cluster) });
+const sqlFiles = readSqlFiles(path.join(__dirname, "sql"));
+const dbPassword = config.requireSecret("dbPassword");
 
 const postgres = new PostgresInstance("postgres", {
     namespace: settings.namespace,
@@ -30,17 +36,13 @@ const postgres = new PostgresInstance("postgres", {
     allowedCidrs: settings.allowedCidrs,
     allowedNamespaces: settings.allowedNamespaces,
     allowDataDeletion: settings.allowDataDeletion,
-    cluster: {
-        kubeconfig: kubernetesConfig.get("kubeconfig"),
-        context: kubernetesConfig.get("context"),
-        cluster: kubernetesConfig.get("cluster"),
-    },
+    cluster,
     alerting: {
         to: settings.alert.to,
         from: settings.alert.from,
         subjectPrefix: settings.alert.subjectPrefix,
         deadlineSeconds: settings.alert.deadlineSeconds,
-        sendgridApiKey: settings.alert.sendgridConfigured ? config.requireSecret("sendgridApiKey") : undefined,
+        sendgridApiKey: sendgridApiKey(settings.alert),
         image: settings.alert.image,
     },
 });

@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { utc } from "../alerting/src/message";
 import { watcherGraceSeconds } from "../alerting/src/watch/budget";
 import { ago, MINUTE, STARTED_AT } from "../testing/clock";
+import { SENDGRID_KEY_ENV } from "../config/alerts";
 import { devStack } from "../testing/devStack";
 import { ACCEPTED, FakeSendgrid, ScriptedAnswer, startFakeSendgrid } from "../testing/fakeSendgrid";
 import { backupJob, FakeKubernetes, FakeKubernetesOptions, postgresPod, startFakeKubernetes, TOKEN, untrustedCertificate } from "../testing/fakeKubernetes";
@@ -15,7 +16,7 @@ describe("the pod watcher under mocks", () => {
     let run: ProgramRun;
     before(async () => {
         const { config, secretKeys } = devStack();
-        run = await runProgram({ ...config, sendgridApiKey: API_KEY }, [...secretKeys, "sendgridApiKey"]);
+        run = await runProgram(config, secretKeys, { env: { [SENDGRID_KEY_ENV]: API_KEY } });
     });
 
     it("has a namespaced Role that only reads pods, their logs and Jobs: no secrets, no wildcards, no ClusterRole", () => {
@@ -166,7 +167,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
 
     before(async () => {
         const { config, secretKeys } = devStack();
-        run = await runProgram({ ...config, sendgridApiKey: API_KEY }, [...secretKeys, "sendgridApiKey"]);
+        run = await runProgram(config, secretKeys, { env: { [SENDGRID_KEY_ENV]: API_KEY } });
         labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
     });
 

@@ -2,8 +2,14 @@
 import { EMAIL } from "../alerting/src/contract";
 import { DEFAULTS, LIMITS } from "./defaults";
 import { Reader } from "./reader";
-import type { AlertSettings } from "./types";
+import type { AlertSettings, ExposureSettings, SendgridKeySource } from "./types";
 import { pinnedImageProblem, quote, SENDGRID_API_KEY } from "./values";
+
+/**
+ * The variable of the deploying process that gives the SendGrid key when the stack's config does not.
+ * Named for this project, so that a SENDGRID_API_KEY exported for other work never mails from here unasked.
+ */
+export const SENDGRID_KEY_ENV = "WORKSHOP_SENDGRID_API_KEY";
 
 const KEY_FORM = "a SendGrid API key as SendGrid issues it: SG., 22 characters, '.', 43 characters";
 
@@ -11,7 +17,7 @@ function addressProblem(address: string): string | undefined {
     return EMAIL.test(address) ? undefined : `${quote(address)} is not an e-mail address`;
 }
 
-export function readAlerts(reader: Reader): AlertSettings {
+export function readAlerts(reader: Reader, exposure: ExposureSettings): AlertSettings {
     const to = reader.list("alertTo", "one or more e-mail addresses, as [\"ops@example.com\"] or ops@example.com,dba@example.com",
         addressProblem, "one or more e-mail addresses, for example ops@example.com");
     const from = reader.required("alertFrom", "the sender address, for example alerts@example.com",
@@ -29,9 +35,26 @@ export function readAlerts(reader: Reader): AlertSettings {
         subjectPrefix,
         deadlineSeconds,
         image,
-        sendgridConfigured: reader.secret("sendgridApiKey", "a SendGrid API key", {
-            required: false,
-            check: (value) => (SENDGRID_API_KEY.test(value.trim()) ? undefined : KEY_FORM),
-        }),
+        ...sendgridKey(reader, exposure),
     };
+}
+
+function sendgridKey(reader: Reader, exposure: ExposureSettings): { sendgridConfigured: boolean; sendgridKeySource?: SendgridKeySource } {
+    const keyProblem = (value: string) => (SENDGRID_API_KEY.test(value.trim()) ? undefined : KEY_FORM);
+    if (reader.secret("sendgridApiKey", "a SendGrid API key", { required: false, check: keyProblem })) {
+        if (exposure.readableSecrets.length > 0) {
+            reader.say("sendgridApiKey", `this stack's secrets are public (${exposure.readableSecrets.join("; ")}), so a key set ` +
+                "here can be read by anyone with its config file: remove it with `pulumi config rm sendgridApiKey`, revoke it in " +
+                `SendGrid, and give the new one as ${SENDGRID_KEY_ENV} in the environment of \`npm run up\`, or use a stack of your own`);
+        }
+        return { sendgridConfigured: true, sendgridKeySource: "config" };
+    }
+    const fromEnvironment = reader.source.env?.(SENDGRID_KEY_ENV);
+    if (fromEnvironment === undefined || fromEnvironment.trim() === "") {
+        return { sendgridConfigured: false };
+    }
+    if (keyProblem(fromEnvironment)) {
+        reader.problems.push(`${SENDGRID_KEY_ENV} (environment): expected ${KEY_FORM} (the value is not shown)`);
+    }
+    return { sendgridConfigured: true, sendgridKeySource: "environment" };
 }

@@ -39,6 +39,8 @@ export const DEFAULTS = {
     backupKeep: 7,
     backupStorageSize: "2Gi",
     backupUser: "workshop_backup",
+    publicCredentials: false,
+    clusterIsPrivate: false,
 } as const;
 
 /** Inclusive bounds of a whole-number setting. */
@@ -124,4 +126,7 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
     backupStorageClass: {},
     backupUser: { default: DEFAULTS.backupUser },
     backupPassword: { secret: true },
+    // Where the stack may run.
+    publicCredentials: { default: text(DEFAULTS.publicCredentials) },
+    clusterIsPrivate: { default: text(DEFAULTS.clusterIsPrivate) },
 };

@@ -1,9 +1,12 @@
 /**
  * Every setting the parser refuses, and the edge cases it accepts, one row each. A row changes a
- * valid stack's config (a plain key or a secret) and names the one
+ * valid stack's config (a plain key, a secret, or the deploying environment) and names the one
  * problem expected; `undefined` means the stack is accepted.
  */
 import * as assert from "assert";
+import type { ClusterLocality } from "../kube/localCluster";
+import { SENDGRID_KEY_ENV } from "./alerts";
+import { PUBLISHED } from "./exposure";
 import { ConfigError, ConfigSource, parseSettings, Settings } from "./settings";
 
 const SHA256 = "0123456789abcdef".repeat(4);
@@ -13,12 +16,16 @@ interface Stack {
     readonly plain?: Record<string, string | undefined>;
     /** Secret keys and their values; undefined removes one. */
     readonly secrets?: Record<string, string | undefined>;
+    readonly env?: Record<string, string>;
+    readonly cluster?: ClusterLocality;
 }
 
 const VALID = {
     plain: { dbName: "WORKSHOP", serviceType: "LoadBalancer", alertTo: "ops@example.com", alertFrom: "alerts@example.com" },
     secrets: { dbPassword: "a-password", appPassword: "an-app-password", backupPassword: "a-backup-password" },
 };
+const LOCAL: ClusterLocality = { local: true, description: "context \"kind-kind\" (API server 127.0.0.1): the API server is on this machine" };
+const REMOTE: ClusterLocality = { local: false, description: "context \"gke_prod\" (API server 34.76.1.2): the API server is not on a loopback address" };
 
 function parse(stack: Stack): Settings | readonly string[] {
     const plain = Object.fromEntries(Object.entries({ ...VALID.plain, ...stack.plain }).filter(([, value]) => value !== undefined)) as Record<string, string>;
@@ -28,9 +35,10 @@ function parse(stack: Stack): Settings | readonly string[] {
         hasSecret: (key) => key in secrets,
         secret: (key) => secrets[key],
         keys: () => [...Object.keys(plain), ...Object.keys(secrets)],
+        env: (name) => stack.env?.[name],
     };
     try {
-        return parseSettings(source);
+        return parseSettings(source, { cluster: () => stack.cluster ?? LOCAL });
     } catch (error) {
         assert.ok(error instanceof ConfigError, String(error));
         return error.problems;
@@ -75,6 +83,11 @@ const REFUSED: Record<string, [Stack, RegExp]> = {
     "an empty SendGrid key": [{ secrets: { sendgridApiKey: "" } }, /^workshop-postgres:sendgridApiKey: expected a SendGrid API key; it is empty/],
     "a malformed SendGrid key": [{ secrets: { sendgridApiKey: "SG.not-a-real-key" } }, /^workshop-postgres:sendgridApiKey: expected a SendGrid API key as SendGrid issues it: SG\., 22 characters, '\.', 43 characters \(the value is not shown\)$/],
     "a key that is no SendGrid key": [{ secrets: { sendgridApiKey: `xx.${"k".repeat(22)}.${"s".repeat(43)}` } }, /sendgridApiKey: expected a SendGrid API key as SendGrid issues it/],
+    "a malformed key in the environment": [{ env: { [SENDGRID_KEY_ENV]: "SG.short" } }, /^WORKSHOP_SENDGRID_API_KEY \(environment\): expected a SendGrid API key as SendGrid issues it.*\(the value is not shown\)$/],
+    "a SendGrid key in the config of a stack whose secrets are public": [{ plain: { publicCredentials: "true" }, secrets: { sendgridApiKey: GOOD_KEY } },
+        /^workshop-postgres:sendgridApiKey: this stack's secrets are public \(publicCredentials is true.*config rm sendgridApiKey.*WORKSHOP_SENDGRID_API_KEY in the environment/],
+    "a SendGrid key in a stack opened with the published passphrase": [{ secrets: { sendgridApiKey: GOOD_KEY }, env: { PULUMI_CONFIG_PASSPHRASE: PUBLISHED.passphrase } },
+        /^workshop-postgres:sendgridApiKey: this stack's secrets are public \(its passphrase is the published dev passphrase workshop-dev\)/],
     // Recipients.
     "an empty recipient list": [{ plain: { alertTo: "[]" } }, /^workshop-postgres:alertTo: expected one or more e-mail addresses.*; the list is empty; got "\[\]"/],
     "a list of commas": [{ plain: { alertTo: "," } }, /^workshop-postgres:alertTo: .*the list is empty; got ","/],
@@ -120,6 +133,12 @@ const REFUSED: Record<string, [Stack, RegExp]> = {
     "a misspelt secret": [{ secrets: { dbPasword: "x" } }, /^workshop-postgres:dbPasword: unknown key.*did you mean dbPassword\?/],
     "a swap of two letters": [{ plain: { backupKepe: "3" } }, /did you mean backupKeep\?/],
     "a key like none": [{ plain: { colour: "blue" } }, /^workshop-postgres:colour: unknown key, so nothing reads it Remove it with `pulumi config rm colour`; every key is listed in docs\/configuration\.md$/],
+    // Published credentials on a cluster others may reach.
+    "the dev stack's marker on a remote cluster": [{ plain: { publicCredentials: "true" }, cluster: REMOTE },
+        /^workshop-postgres:publicCredentials: this stack's credentials are public \(publicCredentials is true: .*\), so it deploys only to a cluster that no one else can reach, and this one may be reachable: context "gke_prod" .*PULUMI_STACK=mine PULUMI_CONFIG_PASSPHRASE=.*config set --secret dbPassword.*config set clusterIsPrivate true`$/],
+    "the published passphrase on a remote cluster": [{ env: { PULUMI_CONFIG_PASSPHRASE: PUBLISHED.passphrase }, cluster: REMOTE }, /credentials are public \(its passphrase is the published dev passphrase workshop-dev\)/],
+    "the challenge's password on a remote cluster": [{ secrets: { dbPassword: PUBLISHED.password }, cluster: REMOTE }, /credentials are public \(its dbPassword is the challenge's password, which the README publishes\)/],
+    "a marker that is no flag": [{ plain: { publicCredentials: "yes" } }, /^workshop-postgres:publicCredentials: expected true or false; got "yes"/],
 };
 
 const ACCEPTED: Record<string, Stack> = {
@@ -144,7 +163,12 @@ const ACCEPTED: Record<string, Stack> = {
     "an IPv6 dbHost": { plain: { serviceType: "ClusterIP", dbHost: "fd00::10", dbPort: "15432" } },
     "a host name with a trailing dot": { plain: { serviceType: "NodePort", dbHost: "node-1.example.com." } },
     "a good SendGrid key": { secrets: { sendgridApiKey: GOOD_KEY } },
+    "a SendGrid key from the environment of a stack whose secrets are public": { plain: { publicCredentials: "true" }, env: { [SENDGRID_KEY_ENV]: GOOD_KEY } },
+    "an empty key variable (none)": { env: { [SENDGRID_KEY_ENV]: "" } },
     "no backupPassword while backups are off": { plain: { backupEnabled: "false" }, secrets: { backupPassword: undefined } },
+    "the dev stack's marker on a local cluster": { plain: { publicCredentials: "true" }, cluster: LOCAL },
+    "the dev stack's marker where the user says the cluster is private": { plain: { publicCredentials: "true", clusterIsPrivate: "true" }, cluster: REMOTE },
+    "own credentials on a remote cluster": { cluster: REMOTE },
 };
 
 describe("what preview refuses, one row each", () => {
@@ -154,10 +178,10 @@ describe("what preview refuses, one row each", () => {
             assert.ok(Array.isArray(result), "accepted");
             assert.strictEqual(result.length, 1, `expected one problem, got:\n${result.join("\n")}`);
             assert.match(result[0], expected);
-            assert.ok(result[0].length < 600, `a message of ${result[0].length} characters`);
-            for (const value of Object.values(stack.secrets ?? {})) {
+            assert.ok(result[0].length < 1000, `a message of ${result[0].length} characters`);
+            for (const value of [...Object.values(stack.secrets ?? {}), ...Object.values(stack.env ?? {})]) {
                 if (value !== undefined && value.trim().length >= 3) {
-                    assert.ok(!result[0].includes(value), "a secret's value is never shown");
+                    assert.ok(!result[0].includes(value) || value === PUBLISHED.passphrase, "a secret's value is never shown");
                 }
             }
         });
@@ -173,4 +197,29 @@ describe("what preview accepts at the edges", () => {
             }
         });
     }
+
+    it("reads the cluster only for a stack whose credentials are public", () => {
+        let reads = 0;
+        const source = (plain: Record<string, string>): ConfigSource => ({
+            get: (key) => ({ ...VALID.plain, ...plain } as Record<string, string>)[key],
+            hasSecret: (key) => key in VALID.secrets,
+            secret: (key) => (VALID.secrets as Record<string, string>)[key],
+        });
+        parseSettings(source({}), { cluster: () => { reads++; return LOCAL; } });
+        assert.strictEqual(reads, 0);
+        parseSettings(source({ publicCredentials: "true" }), { cluster: () => { reads++; return LOCAL; } });
+        assert.strictEqual(reads, 1);
+        assert.throws(() => parseSettings(source({ publicCredentials: "true" })), /the program was given no way to read the kubeconfig/);
+    });
+
+    it("says where the SendGrid key comes from, and without one that alerts are only logged", () => {
+        const settings = (stack: Stack) => parse(stack) as Settings;
+        assert.strictEqual(settings({ secrets: { sendgridApiKey: GOOD_KEY } }).alert.sendgridKeySource, "config");
+        assert.strictEqual(settings({ env: { [SENDGRID_KEY_ENV]: GOOD_KEY } }).alert.sendgridKeySource, "environment");
+        assert.strictEqual(settings({ secrets: { sendgridApiKey: GOOD_KEY }, env: { [SENDGRID_KEY_ENV]: `SG.${"o".repeat(22)}.${"o".repeat(43)}` } }).alert.sendgridKeySource,
+            "config", "the stack's own key wins");
+        const none = settings({});
+        assert.strictEqual(none.alert.sendgridKeySource, undefined);
+        assert.strictEqual(none.alert.sendgridConfigured, false);
+    });
 });

@@ -16,6 +16,7 @@ function source(values: Record<string, string | undefined>, secrets: readonly st
         hasSecret: (key) => secrets.includes(key),
         secret: (key) => (secrets.includes(key) ? values[key] ?? `${key}-value` : undefined),
         keys: () => [...Object.keys(values).filter((key) => values[key] !== undefined), ...secrets],
+        env: () => undefined,
     };
 }
 

@@ -1,14 +1,16 @@
 /**
  * Stack configuration, parsed and validated by pure functions before any resource exists, one file
- * per section (database, schema, alerts, watcher, backup), value grammars in
+ * per section (database, schema, alerts, watcher, backup, where the stack may run), value grammars in
  * values.ts and every default and limit in defaults.ts.
  *
  * Every problem names the full config key and the form it expects, and quotes a bad value only
  * briefly. Values of secret keys are checked, never quoted.
  */
+import type { ClusterLocality } from "../kube/localCluster";
 import { readAlerts } from "./alerts";
 import { readBackup } from "./backup";
 import { readDatabase } from "./database";
+import { readExposure, refuseReachableCluster } from "./exposure";
 import { refuseUnknownKeys } from "./keys";
 import { Reader } from "./reader";
 import { readSchema } from "./schema";
@@ -19,20 +21,27 @@ export { DEFAULTS, KEYS, LIMITS, SERVICE_TYPES, SSL_MODES } from "./defaults";
 export type { ServiceType, SslMode } from "./defaults";
 export { ConfigError, PROJECT } from "./types";
 export type {
-    AlertSettings, BackupSettings, ComputeResources, ConfigSource, SchemaSettings, Settings, WatcherSettings,
+    AlertSettings, BackupSettings, ComputeResources, ConfigSource, ExposureSettings, SchemaSettings, Settings, WatcherSettings,
 } from "./types";
 
+export interface ParseOptions {
+    /** Whether the cluster is local; read only for a stack whose credentials are public. */
+    readonly cluster?: () => ClusterLocality;
+}
+
 /** Parses the stack's configuration; throws one ConfigError listing every problem. */
-export function parseSettings(source: ConfigSource): Settings {
+export function parseSettings(source: ConfigSource, options: ParseOptions = {}): Settings {
     const reader = new Reader(source);
     refuseUnknownKeys(reader);
     const { serviceTypeValid, ...database } = readDatabase(reader);
     const schema = readSchema(reader, serviceTypeValid ? database.serviceType : undefined, database.dbUser);
-    const alert = readAlerts(reader);
+    const exposure = readExposure(reader);
+    const alert = readAlerts(reader, exposure);
     const watcher = readWatcher(reader);
     const backup = readBackup(reader, [database.dbUser, schema.appUser]);
+    refuseReachableCluster(reader, exposure, options.cluster);
     if (reader.problems.length > 0) {
         throw new ConfigError(reader.problems);
     }
-    return { ...database, schema, alert, watcher, backup };
+    return { ...database, schema, alert, watcher, backup, exposure };
 }

@@ -31,6 +31,7 @@ export interface Settings {
     readonly alert: AlertSettings;
     readonly watcher: WatcherSettings;
     readonly backup: BackupSettings;
+    readonly exposure: ExposureSettings;
 }
 
 export interface SchemaSettings {
@@ -42,6 +43,9 @@ export interface SchemaSettings {
     readonly schemaName: string;
 }
 
+/** Where the mailer's SendGrid key comes from: the stack's secret config, or the deploying process's environment. */
+export type SendgridKeySource = "config" | "environment";
+
 export interface AlertSettings {
     readonly to: readonly string[];
     readonly from: string;
@@ -51,6 +55,8 @@ export interface AlertSettings {
     /** Official Node.js image that runs the mailer. */
     readonly image: string;
     readonly sendgridConfigured: boolean;
+    /** Undefined: no key, alerts are only logged. */
+    readonly sendgridKeySource?: SendgridKeySource;
 }
 
 export interface WatcherSettings {
@@ -72,6 +78,16 @@ export interface BackupSettings {
     readonly user: string;
 }
 
+/** Whose cluster the stack may run on. */
+export interface ExposureSettings {
+    /** Why this stack's credentials count as published (the marker, the dev passphrase, the challenge's password); empty: they are its own. */
+    readonly publicCredentials: readonly string[];
+    /** Why anyone can read a secret stored in this stack's config (the marker, the dev passphrase); empty: only its owner. */
+    readonly readableSecrets: readonly string[];
+    /** The user confirmed that only they can reach the cluster, though the program cannot tell. */
+    readonly clusterIsPrivate: boolean;
+}
+
 /**
  * What the parser reads. Values of secret keys are only checked, never quoted, logged or kept.
  * The optional parts let a test of one value give only what it needs; the program gives them all.
@@ -85,6 +101,8 @@ export interface ConfigSource {
     secret?(key: string): string | undefined;
     /** Every key set in the project's namespace, without the prefix; without it unknown keys are not looked for. */
     keys?(): readonly string[];
+    /** A variable of the deploying process's environment (SENDGRID_API_KEY, PULUMI_CONFIG_PASSPHRASE). */
+    env?(name: string): string | undefined;
 }
 
 export class ConfigError extends Error {

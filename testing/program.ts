@@ -6,6 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import { ClusterReader, useClusterReader } from "../kube/clusterReader";
+import { KubeContextView, useKubeContext } from "../kube/localCluster";
+import { useDeployEnvironment } from "../config/pulumiSource";
 import { PROJECT } from "../config/settings";
 
 export interface RecordedResource {
@@ -141,14 +143,20 @@ export const EMPTY_CLUSTER: ClusterReader = {
     loadBalancer: async () => ({ ageSeconds: 1, ingress: [{ ip: LOAD_BALANCER_IP }], events: [] }),
 };
 
+/** The kubeconfig's current context as the program sees it: a kind cluster's, never the machine's running the tests. */
+export const LOCAL_CONTEXT: KubeContextView = { context: "kind-workshop", cluster: "kind-workshop", server: "https://127.0.0.1:6443" };
+
 /**
  * Runs index.ts with the given stack config (keys without the project prefix).
  * `secretKeys` are passed as secret config, as `pulumi config set --secret` would.
+ * The program sees `kubeContext` as the current context and `env` as its whole environment.
  */
 export async function runProgram(config: Record<string, string>, secretKeys: readonly string[] = [],
-    options: { preview?: boolean; cluster?: ClusterReader } = {}): Promise<ProgramRun> {
+    options: { preview?: boolean; cluster?: ClusterReader; kubeContext?: KubeContextView; env?: Record<string, string> } = {}): Promise<ProgramRun> {
     const mocks = new RecordingMocks();
     useClusterReader(options.cluster ?? EMPTY_CLUSTER);
+    useKubeContext(options.kubeContext ?? LOCAL_CONTEXT);
+    useDeployEnvironment(options.env ?? {});
     await pulumi.runtime.setMocks(mocks, PROJECT, "dev", options.preview ?? false, "organization");
     const prefixed = Object.fromEntries(Object.entries(config).map(([key, value]) => [`${PROJECT}:${key}`, value]));
     pulumi.runtime.setAllConfig(prefixed, secretKeys.map((key) => `${PROJECT}:${key}`));
