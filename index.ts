@@ -4,6 +4,7 @@ import { Backup } from "./backup/backup";
 import { PodWatcher } from "./alerts/podWatcher";
 import { PostgresInstance } from "./database/postgresInstance";
 import { WorkshopSchema } from "./schema/workshopSchema";
+import { alertDelivery as deliveryOf } from "./config/alerts";
 import { pulumiConfigSource, sendgridApiKey } from "./config/pulumiSource";
 import { parseSettings } from "./config/settings";
 import { clusterLocality } from "./kube/localCluster";
@@ -18,6 +19,10 @@ const cluster = {
     cluster: kubernetesConfig.get("cluster"),
 };
 const settings = parseSettings(pulumiConfigSource(), { cluster: () => clusterLocality(cluster) });
+const delivery = deliveryOf(settings.alert, settings.exposure);
+if (delivery.warning) {
+    pulumi.log.warn(delivery.warning);
+}
 const sqlFiles = readSqlFiles(path.join(__dirname, "sql"));
 const dbPassword = config.requireSecret("dbPassword");
 
@@ -108,3 +113,4 @@ export const sqlFilesApplied = schema.recordedFiles;
 export const backupCronJob = backup?.cronJobName;
 export const backupClaim = backup?.claimName;
 export const backupRestore = backup?.restoreTarget;
+export const alertDelivery = delivery.summary;

@@ -58,3 +58,24 @@ function sendgridKey(reader: Reader, exposure: ExposureSettings): { sendgridConf
     }
     return { sendgridConfigured: true, sendgridKeySource: "environment" };
 }
+
+/** How alerts are delivered, as the stack output `alertDelivery` says it; and the warning preview and up print without mail. */
+export function alertDelivery(alert: AlertSettings, exposure: ExposureSettings): { readonly summary: string; readonly warning?: string } {
+    const recipients = alert.to.join(", ");
+    if (alert.sendgridKeySource === "config") {
+        return { summary: `sendgrid: mail to ${recipients} from ${alert.from}` };
+    }
+    if (alert.sendgridKeySource === "environment") {
+        return {
+            summary: `sendgrid: mail to ${recipients} from ${alert.from}, with the key ${SENDGRID_KEY_ENV} gave this deployment`,
+        };
+    }
+    const ownStack = exposure.readableSecrets.length > 0
+        ? "(this stack's secrets are public, so not in its config)"
+        : "or store it in the stack with `npm run pulumi -- config set --secret sendgridApiKey SG.…`";
+    return {
+        summary: "log only: no SendGrid key, so alerts are written to the alert containers' logs and never mailed",
+        warning: `alerts will only be logged, never mailed: this stack has no SendGrid API key. To mail ${recipients}, give the key as ` +
+            `${SENDGRID_KEY_ENV}=SG.… in the environment of \`npm run up\` ${ownStack}; see docs/configuration.md#alerts`,
+    };
+}

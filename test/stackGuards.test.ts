@@ -1,12 +1,13 @@
 /**
  * The program's guards as `pulumi preview` meets them: the dev stack's published credentials stay
- * on a local cluster, and typos and unusable secrets stop the program before any resource exists.
+ * on a local cluster, typos and unusable secrets stop the program before any resource exists, and
+ * a stack without a SendGrid key says so.
  */
 import * as assert from "assert";
 import { SENDGRID_KEY_ENV } from "../config/alerts";
 import type { KubeContextView } from "../kube/localCluster";
 import { devStack } from "../testing/devStack";
-import { ProgramRun, runProgram, secretPaths } from "../testing/program";
+import { ProgramRun, runProgram, secretPaths, valueOf } from "../testing/program";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const engine = require("@pulumi/pulumi/runtime/resource") as { registerResource: (...args: unknown[]) => unknown };
@@ -51,8 +52,19 @@ describe("the program's guards, before any resource", () => {
         assert.deepStrictEqual(registered, []);
     });
 
+    it("a stack without a SendGrid key: a warning at every run and an output that say alerts are only logged", async () => {
+        const run = await runProgram(config, secretKeys, { preview: true });
+        const warned = run.warnings.filter((line) => /alerts will only be logged/.test(line));
+        assert.strictEqual(warned.length, 1, run.warnings.join("\n"));
+        assert.match(warned[0], new RegExp(`To mail ops@example.com, give the key as ${SENDGRID_KEY_ENV}=SG\\.… in the environment of \`npm run up\` \\(this stack's secrets are public`));
+        assert.match(await valueOf(run.outputs.alertDelivery) as string, /^log only: no SendGrid key/);
+        assert.strictEqual(run.ofType("kubernetes:core/v1:Secret").filter((secret) => secret.name.includes("sendgrid")).length, 0);
+    });
+
     it("the dev stack on a cluster its user says is private, with the key from the environment: mails, and keeps the key secret", async () => {
         const run = await runProgram({ ...config, clusterIsPrivate: "true" }, secretKeys, { kubeContext: CLOUD, env: { [SENDGRID_KEY_ENV]: SENDGRID_KEY } });
+        assert.deepStrictEqual(run.warnings, []);
+        assert.match(await valueOf(run.outputs.alertDelivery) as string, /^sendgrid: mail to ops@example.com from alerts@example.com, with the key WORKSHOP_SENDGRID_API_KEY gave/);
         const [secret] = run.ofType("kubernetes:core/v1:Secret").filter((resource) => resource.name.includes("sendgrid"));
         assert.strictEqual(secret.inputs.stringData.apiKey, SENDGRID_KEY);
         assert.deepStrictEqual(secretPaths(secret.rawInputs), ["stringData"], "sent to the engine as a secret");

@@ -29,6 +29,8 @@ export interface ProgramRun {
     readonly resources: RecordedResource[];
     /** Stack outputs, each as an Output so secrecy can be checked. */
     readonly outputs: Record<string, pulumi.Output<unknown>>;
+    /** What the program logged with pulumi.log.warn (under mocks the SDK writes it to console.warn; the run keeps it instead). */
+    readonly warnings: readonly string[];
     /** Every resource of a type (exact token). */
     ofType(type: string): RecordedResource[];
     /** The single resource of a type; fails when there is not exactly one. */
@@ -163,19 +165,33 @@ export async function runProgram(config: Record<string, string>, secretKeys: rea
 
     const seen: { type: string; name: string; opts: pulumi.CustomResourceOptions; resource: pulumi.Resource }[] = [];
     let exportsOfIndex: Record<string, unknown> = {};
-    await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((args) => {
-            seen.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions, resource: args.resource });
-            return undefined;
+    const warnings: string[] = [];
+    const consoleWarn = console.warn;
+    console.warn = (...args: unknown[]) => {
+        const line = args.join(" ");
+        if (line.startsWith("warning: [runtime] ")) {
+            warnings.push(line.slice("warning: [runtime] ".length));
+        } else {
+            consoleWarn(...args);
+        }
+    };
+    try {
+        await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                seen.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions, resource: args.resource });
+                return undefined;
+            });
+            delete require.cache[INDEX];
+            exportsOfIndex = require(INDEX);
+            return exportsOfIndex;
         });
-        delete require.cache[INDEX];
-        exportsOfIndex = require(INDEX);
-        return exportsOfIndex;
-    });
-    // Every registration, including those made inside applies, has reached the mocks.
-    await Promise.all(seen.map((entry) => valueOf(entry.resource.urn)));
-    // Drain outstanding RPCs (the stack's outputs among them) so the next run's mocks see none of them.
-    await pulumi.runtime.disconnect();
+        // Every registration, including those made inside applies, has reached the mocks.
+        await Promise.all(seen.map((entry) => valueOf(entry.resource.urn)));
+        // Drain outstanding RPCs (the stack's outputs among them) so the next run's mocks see none of them.
+        await pulumi.runtime.disconnect();
+    } finally {
+        console.warn = consoleWarn;
+    }
 
     const resources = seen.map((entry) => {
         const key = `${entry.type}::${entry.name}`;
@@ -194,6 +210,7 @@ export async function runProgram(config: Record<string, string>, secretKeys: rea
     return {
         resources,
         outputs,
+        warnings,
         ofType,
         one(type: string) {
             const found = ofType(type);
