@@ -4,19 +4,28 @@ import { Backup } from "./backup/backup";
 import { PodWatcher } from "./alerts/podWatcher";
 import { PostgresInstance } from "./database/postgresInstance";
 import { WorkshopSchema } from "./schema/workshopSchema";
-import { refusing } from "./kube/refusal";
+import { alertDelivery as deliveryOf } from "./config/alerts";
+import { pulumiConfigSource, sendgridApiKey } from "./config/pulumiSource";
 import { ConfigError, parseSettings } from "./config/settings";
+import { clusterLocality } from "./kube/localCluster";
+import { refusing } from "./kube/refusal";
 import { MigrationPlanError, readSqlFiles } from "./schema/sqlPlan";
 
 const config = new pulumi.Config();
-const settings = refusing(() => parseSettings({
-    get: (key) => config.get(key),
-    hasSecret: (key) => config.getSecret(key) !== undefined,
-}), ConfigError);
-const sqlFiles = refusing(() => readSqlFiles(path.join(__dirname, "sql")), MigrationPlanError);
-const dbPassword = config.requireSecret("dbPassword");
 // The explicit Kubernetes provider and the program's own cluster reads use the cluster the default provider uses.
 const kubernetesConfig = new pulumi.Config("kubernetes");
+const cluster = {
+    kubeconfig: kubernetesConfig.get("kubeconfig"),
+    context: kubernetesConfig.get("context"),
+    cluster: kubernetesConfig.get("cluster"),
+};
+const settings = refusing(() => parseSettings(pulumiConfigSource(), { cluster: () => clusterLocality(cluster) }), ConfigError);
+const delivery = deliveryOf(settings.alert, settings.exposure);
+if (delivery.warning) {
+    pulumi.log.warn(delivery.warning);
+}
+const sqlFiles = refusing(() => readSqlFiles(path.join(__dirname, "sql")), MigrationPlanError);
+const dbPassword = config.requireSecret("dbPassword");
 
 const postgres = new PostgresInstance("postgres", {
     namespace: settings.namespace,
@@ -33,17 +42,13 @@ const postgres = new PostgresInstance("postgres", {
     allowedCidrs: settings.allowedCidrs,
     allowedNamespaces: settings.allowedNamespaces,
     allowDataDeletion: settings.allowDataDeletion,
-    cluster: {
-        kubeconfig: kubernetesConfig.get("kubeconfig"),
-        context: kubernetesConfig.get("context"),
-        cluster: kubernetesConfig.get("cluster"),
-    },
+    cluster,
     alerting: {
         to: settings.alert.to,
         from: settings.alert.from,
         subjectPrefix: settings.alert.subjectPrefix,
         deadlineSeconds: settings.alert.deadlineSeconds,
-        sendgridApiKey: settings.alert.sendgridConfigured ? config.requireSecret("sendgridApiKey") : undefined,
+        sendgridApiKey: sendgridApiKey(settings.alert),
         image: settings.alert.image,
     },
 });
@@ -109,3 +114,4 @@ export const sqlFilesApplied = schema.recordedFiles;
 export const backupCronJob = backup?.cronJobName;
 export const backupClaim = backup?.claimName;
 export const backupRestore = backup?.restoreTarget;
+export const alertDelivery = delivery.summary;

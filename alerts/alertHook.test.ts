@@ -1,11 +1,12 @@
 import * as assert from "assert";
 import * as fs from "fs";
+import { SENDGRID_KEY_ENV } from "../config/alerts";
 import { devStack } from "../testing/devStack";
 import { ACCEPTED, FakeSendgrid, startFakeSendgrid } from "../testing/fakeSendgrid";
 import { containersUnavailable, materialise, Materialised, NODE_IMAGE, runCommand, startContainer } from "../testing/kubelet";
 import { runProgram } from "../testing/program";
 
-const API_KEY = "SG.hook-test-key";
+const API_KEY = "SG.hookTestKey00000000000.hook-test-secret-never-printed-xxxxxxxxxxxx";
 const POD = { name: "postgres-5f7c9d-x2k4q", node: "kind-worker", ip: "10.244.0.12" };
 
 describe("the preStop hook, run as Kubernetes would run it", function () {
@@ -18,9 +19,10 @@ describe("the preStop hook, run as Kubernetes would run it", function () {
         await api.close();
     });
 
-    async function runHook(extraConfig: Record<string, string>, extraSecrets: string[], extraEnv: Record<string, string> = {}) {
+    /** The dev stack deployed with `deployEnv` (its secrets are public: a SendGrid key comes from there), stopped with `extraEnv`. */
+    async function runHook(deployEnv: Record<string, string>, extraEnv: Record<string, string> = {}) {
         const { config, secretKeys } = devStack();
-        const run = await runProgram({ ...config, ...extraConfig }, [...secretKeys, ...extraSecrets]);
+        const run = await runProgram(config, secretKeys, { env: deployEnv });
         const deployment = run.deployment("postgres");
         const sidecar = deployment.inputs.spec.template.spec.containers.find((c: any) => c.name === "alert");
         const pod = materialise(run, deployment, "alert", POD);
@@ -35,7 +37,7 @@ describe("the preStop hook, run as Kubernetes would run it", function () {
     }
 
     it("mails the pod's facts through SendGrid and logs the result in the container log", async () => {
-        const { exit, log } = await runHook({ sendgridApiKey: API_KEY }, ["sendgridApiKey"]);
+        const { exit, log } = await runHook({ [SENDGRID_KEY_ENV]: API_KEY });
         assert.strictEqual(exit.code, 0, log);
         assert.strictEqual(api.requests.length, 1);
         const [request] = api.requests;
@@ -53,7 +55,7 @@ describe("the preStop hook, run as Kubernetes would run it", function () {
     });
 
     it("without a SendGrid key, logs the alert as one JSON line to the container log and exits 0", async () => {
-        const { exit, log, env } = await runHook({}, []);
+        const { exit, log, env } = await runHook({});
         assert.strictEqual(exit.code, 0, log);
         assert.strictEqual(env.SENDGRID_API_KEY, undefined);
         assert.strictEqual(api.requests.length, 0);
@@ -64,7 +66,7 @@ describe("the preStop hook, run as Kubernetes would run it", function () {
     });
 
     it("refuses bad settings with a clear error and sends nothing", async () => {
-        const { exit, log } = await runHook({ sendgridApiKey: API_KEY }, ["sendgridApiKey"], { ALERT_FROM: "not-an-address" });
+        const { exit, log } = await runHook({ [SENDGRID_KEY_ENV]: API_KEY }, { ALERT_FROM: "not-an-address" });
         assert.strictEqual(exit.code, 2);
         assert.match(log, /"alert":"failed","error":"alert mailer settings: ALERT_FROM \\"not-an-address\\" is not one e-mail address"/);
         assert.strictEqual(api.requests.length, 0);
@@ -85,7 +87,7 @@ describe("the preStop hook in the sidecar container, run as a runtime runs it", 
             this.skip();
         }
         const { config, secretKeys } = devStack();
-        const run = await runProgram({ ...config, sendgridApiKey: API_KEY }, [...secretKeys, "sendgridApiKey"]);
+        const run = await runProgram(config, secretKeys, { env: { [SENDGRID_KEY_ENV]: API_KEY } });
         pod = materialise(run, run.deployment("postgres"), "alert", POD);
     });
     after(() => pod?.cleanup());

@@ -2,10 +2,11 @@ import * as assert from "assert";
 import { execFileSync, spawn } from "child_process";
 import { MAX_BUNDLE_BYTES } from "./alertSpec";
 import { SHUTDOWN_SECONDS } from "../database/postgresSpec";
+import { SENDGRID_KEY_ENV } from "../config/alerts";
 import { devStack } from "../testing/devStack";
 import { ProgramRun, RecordedResource, runProgram, secretPaths } from "../testing/program";
 
-const API_KEY = "SG.mock-test-key";
+const API_KEY = "SG.mockTestKey00000000000.mock-test-secret-never-printed-xxxxxxxxxxxx";
 
 function postgresPod(run: ProgramRun): any {
     return run.deployment("postgres").inputs.spec.template.spec;
@@ -17,7 +18,7 @@ describe("the alert sidecar under mocks", () => {
 
     before(async () => {
         const { config, secretKeys } = devStack();
-        run = await runProgram({ ...config, sendgridApiKey: API_KEY }, [...secretKeys, "sendgridApiKey"]);
+        run = await runProgram(config, secretKeys, { env: { [SENDGRID_KEY_ENV]: API_KEY } });
         sidecar = postgresPod(run).containers.find((c: any) => c.name === "alert");
     });
 

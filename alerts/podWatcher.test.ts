@@ -1,15 +1,16 @@
 import * as assert from "assert";
+import { SENDGRID_KEY_ENV } from "../config/alerts";
 import { watcherGraceSeconds } from "../alerting/src/watch/budget";
 import { devStack } from "../testing/devStack";
 import { ProgramRun, runProgram } from "../testing/program";
 
-const API_KEY = "SG.watcher-test-key";
+const API_KEY = "SG.watcherTestKey00000000.watcher-test-secret-never-printed-xxxxxxxxx";
 
 describe("the pod watcher under mocks", () => {
     let run: ProgramRun;
     before(async () => {
         const { config, secretKeys } = devStack();
-        run = await runProgram({ ...config, sendgridApiKey: API_KEY }, [...secretKeys, "sendgridApiKey"]);
+        run = await runProgram(config, secretKeys, { env: { [SENDGRID_KEY_ENV]: API_KEY } });
     });
 
     it("has a namespaced Role that only reads pods, their logs and Jobs: no secrets, no wildcards, no ClusterRole", () => {

@@ -9,10 +9,14 @@ const VALID: Record<string, string> = {
     alertFrom: "alerts@example.com",
 };
 
+/** `values` as plain config, `secrets` as set secrets (their value from `values`, or a usable password). */
 function source(values: Record<string, string | undefined>, secrets: readonly string[] = SECRET_KEYS): ConfigSource {
     return {
         get: (key) => (secrets.includes(key) ? undefined : values[key]),
         hasSecret: (key) => secrets.includes(key),
+        secret: (key) => (secrets.includes(key) ? values[key] ?? `${key}-value` : undefined),
+        keys: () => [...Object.keys(values).filter((key) => values[key] !== undefined), ...secrets],
+        env: () => undefined,
     };
 }
 
@@ -78,7 +82,7 @@ describe("config parsing", () => {
 
     it("an invalid namespace name gets the DNS label rule", () => {
         assertOneProblem({ namespace: "Workshop_1" }, /^workshop-postgres:namespace: expected a Kubernetes namespace name.*got "Workshop_1"/);
-        assertOneProblem({ namespace: "a".repeat(64) }, /^workshop-postgres:namespace: expected at most 63 characters/);
+        assertOneProblem({ namespace: "a".repeat(64) }, /^workshop-postgres:namespace: expected a Kubernetes namespace name: .*at most 63 characters; got "a{40}…" \(64 characters\)$/);
     });
 
     it("an image with latest or without a tag is refused", () => {
@@ -92,7 +96,7 @@ describe("config parsing", () => {
 
     it("a bad quantity names the key and an example", () => {
         assertOneProblem({ storageSize: "10 GB" }, /^workshop-postgres:storageSize: expected a Kubernetes storage quantity such as 1Gi.*got "10 GB"/);
-        assertOneProblem({ storageSize: "0Gi" }, /^workshop-postgres:storageSize: expected a quantity greater than zero/);
+        assertOneProblem({ storageSize: "0Gi" }, /^workshop-postgres:storageSize: expected a Kubernetes storage quantity from 512Mi to 64Ti \(.*\); got "0Gi"$/);
         assertOneProblem({ memoryLimit: "1GB" }, /^workshop-postgres:memoryLimit: expected a memory quantity/);
         assertOneProblem({ cpuRequest: "half" }, /^workshop-postgres:cpuRequest: expected a CPU quantity such as 250m/);
     });
@@ -197,7 +201,7 @@ describe("config parsing", () => {
 
     it("the backup volume's size and class are checked like the data volume's", () => {
         assertOneProblem({ backupStorageSize: "2 GB" }, /^workshop-postgres:backupStorageSize: expected a Kubernetes storage quantity such as 1Gi.*got "2 GB"/);
-        assertOneProblem({ backupStorageSize: "0" }, /^workshop-postgres:backupStorageSize: expected a quantity greater than zero; got "0"/);
+        assertOneProblem({ backupStorageSize: "0" }, /^workshop-postgres:backupStorageSize: expected a Kubernetes storage quantity from 512Mi to 64Ti \(.*\); got "0"$/);
         assertOneProblem({ backupStorageClass: "Fast_SSD" }, /^workshop-postgres:backupStorageClass: expected a StorageClass name/);
         assertOneProblem({ storageClass: "Fast_SSD" }, /^workshop-postgres:storageClass: expected a StorageClass name/);
         const settings = parseSettings(source({ ...VALID, backupStorageSize: "20Gi", backupStorageClass: "standard" }));

@@ -173,7 +173,7 @@ async function main(): Promise<number> {
     const mail = await startFakeSendgrid();
     const secrets = {
         app: `app-${randomBytes(9).toString("base64url")}`,
-        sendgrid: `SG.e2e-${randomBytes(12).toString("base64url")}`,
+        sendgrid: `SG.${randomBytes(16).toString("base64url")}.${randomBytes(32).toString("base64url")}`,
         backup: `backup-${randomBytes(9).toString("base64url")}`,
         newDb: `Aw3s0m3-${randomBytes(6).toString("base64url")}`,
     };

@@ -30,7 +30,7 @@ const ROWS: Row[] = [
     { what: "nothing to refuse: the first preview on a cluster that holds nothing yet", preview: true, cluster: 404 },
     {
         what: "a setting", preview: true, config: { storageSize: "10 GB" }, cluster: {},
-        printed: { message: `invalid stack configuration:\n  - ${PROJECT}:storageSize: expected a Kubernetes storage quantity such as 1Gi or 500Mi; got "10 GB"`, urn: "" },
+        printed: { message: `invalid stack configuration:\n  - ${PROJECT}:storageSize: expected a Kubernetes storage quantity such as 1Gi or 500Mi (in bytes, with a suffix Ki, Mi, Gi, Ti or k, M, G, T); got "10 GB"`, urn: "" },
     },
     {
         what: "a namespace made by hand", preview: true, cluster: { namespace: {} },

@@ -6,6 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import { ClusterReader, useClusterReader } from "../kube/clusterReader";
+import { KubeContextView, useKubeContext } from "../kube/localCluster";
+import { useDeployEnvironment } from "../config/pulumiSource";
 import { PROJECT } from "../config/settings";
 
 export interface RecordedResource {
@@ -27,6 +29,8 @@ export interface ProgramRun {
     readonly resources: RecordedResource[];
     /** Stack outputs, each as an Output so secrecy can be checked. */
     readonly outputs: Record<string, pulumi.Output<unknown>>;
+    /** What the program logged with pulumi.log.warn (under mocks the SDK writes it to console.warn; the run keeps it instead). */
+    readonly warnings: readonly string[];
     /** Every resource of a type (exact token). */
     ofType(type: string): RecordedResource[];
     /** The single resource of a type; fails when there is not exactly one. */
@@ -141,35 +145,55 @@ export const EMPTY_CLUSTER: ClusterReader = {
     loadBalancer: async () => ({ ageSeconds: 1, ingress: [{ ip: LOAD_BALANCER_IP }], events: [] }),
 };
 
+/** The kubeconfig's current context as the program sees it: a kind cluster's, never the machine's running the tests. */
+export const LOCAL_CONTEXT: KubeContextView = { context: "kind-workshop", cluster: "kind-workshop", server: "https://127.0.0.1:6443" };
+
 /**
  * Runs index.ts with the given stack config (keys without the project prefix, other namespaces
  * spelled out: `kubernetes:kubeconfig`). `secretKeys` are passed as secret config, as
  * `pulumi config set --secret` would. The program's cluster reads go to `cluster`, or with
- * "kubeconfig" to the cluster its config names, as outside the tests.
+ * "kubeconfig" to the cluster its config names, as outside the tests. The program sees
+ * `kubeContext` as the current context and `env` as its whole environment.
  */
 export async function runProgram(config: Record<string, string>, secretKeys: readonly string[] = [],
-    options: { preview?: boolean; cluster?: ClusterReader | "kubeconfig" } = {}): Promise<ProgramRun> {
+    options: { preview?: boolean; cluster?: ClusterReader | "kubeconfig"; kubeContext?: KubeContextView; env?: Record<string, string> } = {}): Promise<ProgramRun> {
     const mocks = new RecordingMocks();
     useClusterReader(options.cluster === "kubeconfig" ? undefined : options.cluster ?? EMPTY_CLUSTER);
+    useKubeContext(options.cluster === "kubeconfig" ? undefined : options.kubeContext ?? LOCAL_CONTEXT);
+    useDeployEnvironment(options.env ?? {});
     await pulumi.runtime.setMocks(mocks, PROJECT, "dev", options.preview ?? false, "organization");
     const prefixed = Object.fromEntries(Object.entries(config).map(([key, value]) => [key.includes(":") ? key : `${PROJECT}:${key}`, value]));
     pulumi.runtime.setAllConfig(prefixed, secretKeys.map((key) => `${PROJECT}:${key}`));
 
     const seen: { type: string; name: string; opts: pulumi.CustomResourceOptions; resource: pulumi.Resource }[] = [];
     let exportsOfIndex: Record<string, unknown> = {};
-    await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((args) => {
-            seen.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions, resource: args.resource });
-            return undefined;
+    const warnings: string[] = [];
+    const consoleWarn = console.warn;
+    console.warn = (...args: unknown[]) => {
+        const line = args.join(" ");
+        if (line.startsWith("warning: [runtime] ")) {
+            warnings.push(line.slice("warning: [runtime] ".length));
+        } else {
+            consoleWarn(...args);
+        }
+    };
+    try {
+        await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                seen.push({ type: args.type, name: args.name, opts: args.opts as pulumi.CustomResourceOptions, resource: args.resource });
+                return undefined;
+            });
+            delete require.cache[INDEX];
+            exportsOfIndex = require(INDEX);
+            return exportsOfIndex;
         });
-        delete require.cache[INDEX];
-        exportsOfIndex = require(INDEX);
-        return exportsOfIndex;
-    });
-    // Every registration, including those made inside applies, has reached the mocks.
-    await Promise.all(seen.map((entry) => valueOf(entry.resource.urn)));
-    // Drain outstanding RPCs (the stack's outputs among them) so the next run's mocks see none of them.
-    await pulumi.runtime.disconnect();
+        // Every registration, including those made inside applies, has reached the mocks.
+        await Promise.all(seen.map((entry) => valueOf(entry.resource.urn)));
+        // Drain outstanding RPCs (the stack's outputs among them) so the next run's mocks see none of them.
+        await pulumi.runtime.disconnect();
+    } finally {
+        console.warn = consoleWarn;
+    }
 
     const resources = seen.map((entry) => {
         const key = `${entry.type}::${entry.name}`;
@@ -188,6 +212,7 @@ export async function runProgram(config: Record<string, string>, secretKeys: rea
     return {
         resources,
         outputs,
+        warnings,
         ofType,
         one(type: string) {
             const found = ofType(type);

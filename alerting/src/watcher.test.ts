@@ -3,6 +3,7 @@
  * mocks), against a fake Kubernetes API and a fake SendGrid API on loopback.
  */
 import * as assert from "assert";
+import { SENDGRID_KEY_ENV } from "../../config/alerts";
 import { ago, MINUTE, STARTED_AT } from "../../testing/clock";
 import { devStack } from "../../testing/devStack";
 import { ACCEPTED, FakeSendgrid, ScriptedAnswer, startFakeSendgrid } from "../../testing/fakeSendgrid";
@@ -12,7 +13,7 @@ import { ProgramRun, runProgram } from "../../testing/program";
 import { spawnWatcher, WatcherProcess } from "../../testing/watcherProcess";
 import { utc } from "./message";
 
-const API_KEY = "SG.watcher-test-key";
+const API_KEY = "SG.watcherTestKey00000000.watcher-test-secret-never-printed-xxxxxxxxx";
 
 describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API", function () {
     this.timeout(30_000);
@@ -35,6 +36,8 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
      */
     const FAST = { WATCH_RETRY_SECONDS: "0.02" };
     const BLIND_FAST = { BLIND_ALERT_SECONDS: "0.25" };
+    /** Where the pods are watched and only the Jobs cannot be: long enough for the pod watch to open on a loaded machine. */
+    const BLIND_JOBS = { BLIND_ALERT_SECONDS: "5" };
 
     /** A watcher process in `pod` (a new pod unless given), from its Deployment's command and environment. */
     const startWatcher = (env: Record<string, string> = {}, inPod?: Materialised) => {
@@ -60,7 +63,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
 
     before(async () => {
         const { config, secretKeys } = devStack();
-        run = await runProgram({ ...config, sendgridApiKey: API_KEY }, [...secretKeys, "sendgridApiKey"]);
+        run = await runProgram(config, secretKeys, { env: { [SENDGRID_KEY_ENV]: API_KEY } });
         labels = run.deployment("postgres").inputs.spec.template.metadata.labels;
     });
 
@@ -286,7 +289,7 @@ describe("the pod watcher against a fake Kubernetes API and a fake SendGrid API"
             kube = await startFakeKubernetes("workshop", [postgresPod({ name: POD_NAME, labels })]);
             kube.forbid(true, "jobs");
             mail = await startFakeSendgrid([ACCEPTED]);
-            const watcher = startWatcher(BLIND_FAST);
+            const watcher = startWatcher(BLIND_JOBS);
             const probes = watcherContainer();
             const refused = await mail.nextRequest();
             assert.strictEqual(refused.body.subject, "[workshop-postgres] PostgreSQL backup alerts are NOT working: workshop/pod-watcher-1 (the watcher's Role does not allow it " +
