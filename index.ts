@@ -9,7 +9,8 @@ import { pulumiConfigSource, sendgridApiKey } from "./config/pulumiSource";
 import { ConfigError, parseSettings } from "./config/settings";
 import { clusterLocality } from "./kube/localCluster";
 import { refusing } from "./kube/refusal";
-import { MigrationPlanError, readSqlFiles } from "./schema/sqlPlan";
+import { readSqlFiles } from "./schema/sqlFiles";
+import { MigrationPlanError } from "./schema/sqlPlan";
 
 const config = new pulumi.Config();
 // The explicit Kubernetes provider and the program's own cluster reads use the cluster the default provider uses.
@@ -92,6 +93,7 @@ if (settings.watcher.enabled && postgres.alertMailer) {
     new PodWatcher("pod-watcher", {
         namespace: postgres.namespace,
         podLabels: postgres.podLabels,
+        postgresContainer: postgres.containerName,
         mailer: postgres.alertMailer,
         notReadySeconds: settings.watcher.notReadySeconds,
         // Its selector and interval only: no dependency, so the watcher is deployed even if the database never becomes ready.

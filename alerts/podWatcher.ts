@@ -1,7 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { labelSelector, WATCHER_BUNDLE, watcherPodSpec, WatchedBackups } from "./alertSpec";
-import { CONTAINER_NAME } from "../database/postgresSpec";
 import { DEFAULTS } from "../config/settings";
 import { readBundle, type AlertMailer } from "./alertMailer";
 
@@ -9,8 +8,8 @@ export interface PodWatcherArgs {
     readonly namespace: pulumi.Input<string>;
     /** Labels that select the PostgreSQL pods. */
     readonly podLabels: Record<string, string>;
-    /** Name of the PostgreSQL container (default the one PostgresInstance creates). */
-    readonly postgresContainer?: string;
+    /** Name of the PostgreSQL container in those pods, whose log a down mail quotes. */
+    readonly postgresContainer: string;
     /** The mailer whose settings, key and image the watcher shares. */
     readonly mailer: AlertMailer;
     /** Seconds a pod may be NotReady, or absent, before it counts as down (default 60). */
@@ -79,7 +78,7 @@ export class PodWatcher extends pulumi.ComponentResource {
                         serviceAccount: account.metadata.name,
                         selector: labelSelector(args.podLabels),
                         notReadySeconds: args.notReadySeconds ?? DEFAULTS.watcherNotReadySeconds,
-                        postgresContainer: args.postgresContainer ?? CONTAINER_NAME,
+                        postgresContainer: args.postgresContainer,
                         deadlineSeconds: args.mailer.deadlineSeconds,
                         backups: args.backups,
                     }),

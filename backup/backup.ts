@@ -7,7 +7,7 @@ import {
     BACKUP_SCRIPT, backupCronJobSpec, backupLabels, backupSelector, backupSettingsData, RestoreTarget,
 } from "./backupSpec";
 import { readWriteOnceClaim } from "../kube/pod";
-import { scheduleIntervalSeconds } from "./schedule";
+import { scheduleIntervalSeconds } from "../config/schedule";
 import { DEFAULTS } from "../config/settings";
 import type { Retention } from "../database/postgresInstance";
 

@@ -1,5 +1,5 @@
 /** Backups: the schedule, how many to keep, their volume, and the role the dumps run as. */
-import { scheduleIntervalSeconds, ScheduleError } from "../backup/schedule";
+import { scheduleIntervalSeconds, ScheduleError } from "./schedule";
 import { passwordProblem, readStorageClass, roleProblem, STORAGE_FORM } from "./database";
 import { DEFAULTS, LIMITS } from "./defaults";
 import { Reader } from "./reader";

@@ -4,7 +4,6 @@
  * `COPY … TO PROGRAM` a shell). Such a stack runs on a local cluster, or where the user confirms
  * that only they can reach it; anywhere else preview refuses and says how to make a stack of one's own.
  */
-import type { ClusterLocality } from "../kube/localCluster";
 import { DEFAULTS } from "./defaults";
 import { Reader } from "./reader";
 import type { ExposureSettings } from "./types";
@@ -38,6 +37,13 @@ export function readExposure(reader: Reader): ExposureSettings {
  * Refuses a stack with published credentials on a cluster that is not local. `locality` reads the
  * kubeconfig, and is called only for such a stack; without it the cluster counts as not local.
  */
+/** Whether the deploying machine's cluster is one only it reaches (kube/localCluster.ts tells). */
+export interface ClusterLocality {
+    readonly local: boolean;
+    /** Which cluster, and why it counts as local or not; for messages. */
+    readonly description: string;
+}
+
 export function refuseReachableCluster(reader: Reader, exposure: ExposureSettings, locality?: () => ClusterLocality): void {
     if (exposure.publicCredentials.length === 0 || exposure.clusterIsPrivate) {
         return;

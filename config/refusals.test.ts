@@ -4,7 +4,7 @@
  * problem expected; `undefined` means the stack is accepted.
  */
 import * as assert from "assert";
-import type { ClusterLocality } from "../kube/localCluster";
+import type { ClusterLocality } from "./exposure";
 import { SENDGRID_KEY_ENV } from "./alerts";
 import { PUBLISHED } from "./exposure";
 import { ConfigError, ConfigSource, parseSettings, Settings } from "./settings";

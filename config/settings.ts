@@ -6,7 +6,7 @@
  * Every problem names the full config key and the form it expects, and quotes a bad value only
  * briefly. Values of secret keys are checked, never quoted.
  */
-import type { ClusterLocality } from "../kube/localCluster";
+import type { ClusterLocality } from "./exposure";
 import { readAlerts } from "./alerts";
 import { readBackup } from "./backup";
 import { readDatabase } from "./database";

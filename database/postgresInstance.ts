@@ -4,7 +4,7 @@ import { adoptionProblem, OWNER_ANNOTATION, RetainedObject } from "../kube/adopt
 import { ClusterReader, clusterReader, ClusterTarget, loadBalancerAddress } from "../kube/clusterReader";
 import { databaseEndpoint, Endpoint, EndpointOverride } from "../kube/endpoint";
 import {
-    commonLabels, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
+    commonLabels, CONTAINER_NAME, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
 } from "./postgresSpec";
 import { readWriteOnceClaim } from "../kube/pod";
 import { refusal } from "../kube/refusal";
@@ -84,6 +84,8 @@ export class PostgresInstance extends pulumi.ComponentResource {
     public readonly connectionString: pulumi.Output<string>;
     /** Labels of the PostgreSQL pod, for selectors elsewhere. */
     public readonly podLabels: Record<string, string>;
+    /** The PostgreSQL container of those pods. */
+    public readonly containerName = CONTAINER_NAME;
     public readonly deployment: k8s.apps.v1.Deployment;
     public readonly service: k8s.core.v1.Service;
     public readonly dataClaim: k8s.core.v1.PersistentVolumeClaim;

@@ -10,6 +10,7 @@
 import type * as KubernetesClient from "@kubernetes/client-node" with { "resolution-mode": "import" };
 import { BlockList, isIP } from "net";
 import type { ClusterTarget } from "./clusterReader";
+import type { ClusterLocality } from "../config/exposure";
 
 /** The current context as the kubeconfig names it. */
 export interface KubeContextView {
@@ -19,12 +20,6 @@ export interface KubeContextView {
     readonly server?: string;
     /** Why the kubeconfig could not be read. */
     readonly error?: string;
-}
-
-export interface ClusterLocality {
-    readonly local: boolean;
-    /** Which cluster, and why it counts as local or not; for messages. */
-    readonly description: string;
 }
 
 /** Context or cluster names of the tools that run a cluster on this machine. */

@@ -6,7 +6,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { SqlMigrationsInputs, sqlMigrationsProvider } from "./sqlMigrations";
 import { Client } from "pg";
 import { applySqlFiles, LEDGER_ACCESS, recordedFiles } from "./migrationRunner";
-import { readSqlFiles, sqlFile } from "./sqlPlan";
+import { readSqlFiles } from "./sqlFiles";
+import { sqlFile } from "./sqlPlan";
 import { startPostgres, TestServer } from "../testing/embeddedPostgres";
 
 const SCHEMA = "workshop";

@@ -2,7 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { lineOfPosition, MigrationPlanError, pendingFiles, readSqlFiles, splitStatements, sqlFile } from "./sqlPlan";
+import { readSqlFiles } from "./sqlFiles";
+import { lineOfPosition, MigrationPlanError, pendingFiles, splitStatements, sqlFile } from "./sqlPlan";
 
 describe("splitting SQL into statements", () => {
     it("splits at top-level semicolons and gives each statement its first line", () => {

@@ -1,10 +1,9 @@
 /**
- * Pure planning of versioned SQL files: reading them, their checksums, splitting them into
- * statements with line numbers, and deciding what to apply against what a database recorded.
+ * Pure planning of versioned SQL files: their names and checksums, splitting them into statements
+ * with line numbers, and deciding what to apply against what a database recorded. Reading them from
+ * disk is sqlFiles.ts's.
  */
 import { createHash } from "crypto";
-import * as fs from "fs";
-import * as path from "path";
 
 export interface SqlFile {
     /** File name, such as 001_create_attendees.sql; files apply in name order. */
@@ -34,16 +33,6 @@ export function checksumOf(sql: string): string {
 
 export function sqlFile(name: string, sql: string): SqlFile {
     return { name, sql, checksum: checksumOf(sql) };
-}
-
-/** Reads every `NNN_name.sql` of a directory in order; any other file there is an error, not silently skipped. */
-export function readSqlFiles(directory: string): SqlFile[] {
-    const names = fs.readdirSync(directory).filter((name) => name !== "README.md").sort();
-    const misnamed = names.filter((name) => !FILE_NAME.test(name));
-    if (misnamed.length > 0) {
-        throw new MigrationPlanError(`${directory}: ${misnamed.join(", ")}: expected file names like 001_create_table.sql (three digits, '_', lower-case words, .sql)`);
-    }
-    return names.map((name) => sqlFile(name, fs.readFileSync(path.join(directory, name), "utf8")));
 }
 
 export class MigrationPlanError extends Error {

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { applySqlFiles } from "../schema/migrationRunner";
-import { readSqlFiles } from "../schema/sqlPlan";
+import { readSqlFiles } from "../schema/sqlFiles";
 import { devStack } from "../testing/devStack";
 import { startPostgres } from "../testing/embeddedPostgres";
 import { startFakeSendgrid } from "../testing/fakeSendgrid";

@@ -4,7 +4,7 @@
  */
 import * as path from "path";
 import { applySqlFiles } from "../schema/migrationRunner";
-import { readSqlFiles } from "../schema/sqlPlan";
+import { readSqlFiles } from "../schema/sqlFiles";
 import { Exit, ImageStandIn, materialise, Materialised, POSTGRES_IMAGE, runInContainer } from "./kubelet";
 import type { ProgramRun, RecordedResource } from "./program";
 import type { SystemServer } from "./systemPostgres";
