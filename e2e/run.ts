@@ -25,6 +25,7 @@ import { ApiError, collectionPath, KubeApi, objectPath, readKubeconfig, writeKub
 import { runContainer } from "./kubeletLocal";
 import { allocatedPorts, listening, Processes, processesMentioning, run, runStreaming, until } from "./processes";
 import { freeBytes, RUN_COST, say, STANDIN_COST, toolsCostLines, whileRunning } from "./progress";
+import { makeRunDir, mib, processesUsing, removeRunDir } from "./runDirs";
 
 const ROOT = path.resolve(__dirname, "..");
 const STACK = "e2e";
@@ -168,14 +169,39 @@ async function buildTools(logDir: string): Promise<string> {
     return stdout.trim().split("\n").pop() as string;
 }
 
+/**
+ * What becomes of the run's directory, in words for the closing lines: a passing run removes it
+ * (its processes are stopped by then, and it is removed only if no other process uses it), unless
+ * E2E_KEEP=1; a failing run keeps it for its logs.
+ */
+function leaveRunDir(tmp: string, passed: boolean): string {
+    const clean = "`npm run test:e2e:clean` removes it later";
+    if (!passed) {
+        return `the run's directory is kept for its logs: ${path.join(tmp, "logs")} (${clean})`;
+    }
+    if (process.env.E2E_KEEP !== undefined && process.env.E2E_KEEP !== "" && process.env.E2E_KEEP !== "0") {
+        return `kept ${tmp} as E2E_KEEP asks (${clean})`;
+    }
+    const users = processesUsing([fs.realpathSync(tmp)]).get(fs.realpathSync(tmp)) ?? [];
+    if (users.length > 0) {
+        return `kept ${tmp}: still in use by ${users.join("; ")} (${clean})`;
+    }
+    try {
+        return `removed ${tmp} (${mib(removeRunDir(tmp))}; E2E_KEEP=1 keeps it)`;
+    } catch (error) {
+        return `could not remove ${tmp}: ${(error as Error).message} (${clean})`;
+    }
+}
+
 async function main(): Promise<number> {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "workshop-e2e-"));
+    // $TMPDIR/workshop-e2e-XXXXXX with an owner file, so that npm run test:e2e:clean never takes a running run's directory.
+    const tmp = makeRunDir();
     const logDir = path.join(tmp, "logs");
     fs.mkdirSync(logDir);
     const processes = new Processes(logDir);
     const ownCluster = process.env.E2E_KUBECONFIG;
     console.log(`workshop-postgres end-to-end run; logs in ${logDir}`);
-    console.log(RUN_COST);
+    console.log(`${RUN_COST}; a passing run then removes ${tmp} (E2E_KEEP=1 keeps it), a failing one keeps it for its logs`);
 
     let binDir = "";
     let standinDir = "";
@@ -589,7 +615,7 @@ async function main(): Promise<number> {
     const passed = outcomes.filter((o) => o.ok).length;
     const skipped = outcomes.filter((o) => o.error?.startsWith("skipped")).length;
     const total = (outcomes.reduce((sum, o) => sum + o.seconds, 0)).toFixed(1);
-    console.log(`\ne2e wall time ${total} s; logs in ${logDir}`);
+    console.log(`\ne2e wall time ${total} s; ${leaveRunDir(tmp, passed === outcomes.length)}`);
     console.log(`${passed} passed, ${outcomes.length - passed - skipped} failed${skipped ? `, ${skipped} skipped` : ""}`);
     return passed === outcomes.length ? 0 : 1;
 }
