@@ -219,7 +219,7 @@ export function readProblem(error: unknown, read: Read, endpoint: Endpoint): str
             "or switch to another context (`kubectl config get-contexts`, `kubectl config use-context <name>`), then check with `kubectl cluster-info`";
     }
     if (code !== undefined && TLS.test(code)) {
-        return `${at(endpoint)} did not prove itself with a certificate the kubeconfig trusts (${oneLine(innermostMessage(error), 120)}); ` +
+        return `${at(endpoint)} did not prove itself with a certificate the kubeconfig trusts (${oneLine(innermostMessage(error).split(";")[0], 120)}); ` +
             "was the cluster recreated? Fetch its kubeconfig again (`kind export kubeconfig`, `minikube update-context`), then check with `kubectl cluster-info`";
     }
     if ((error as Error)?.message === "fetch failed") {

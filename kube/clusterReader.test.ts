@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { startFakeKubernetes, untrustedCertificate } from "../testing/fakeKubernetes";
 import { kubeconfigProblem } from "./clusterProblems";
 import { clusterReader, loadKubeconfig, useClusterReader } from "./clusterReader";
 
@@ -65,6 +66,14 @@ describe("the program's cluster reads against a real kubeconfig: the first error
         assert.deepStrictEqual([state.currentContext, state.contextCluster], ["local", "local"]);
     });
 
+    it("a kubeconfig path under ~ is read from the home directory", async () => {
+        const { KubeConfig } = await import("@kubernetes/client-node");
+        fs.writeFileSync(path.join(dir, "home-kubeconfig"), kubeconfigText("https://127.0.0.1:6443", "local"));
+        const { state } = loadKubeconfig(KubeConfig, { kubeconfig: "~/home-kubeconfig" }, {}, dir);
+        assert.strictEqual(kubeconfigProblem(state), undefined);
+        assert.strictEqual(state.name, path.join(dir, "home-kubeconfig"));
+    });
+
     it("the stack's kubernetes:kubeconfig names a file that does not exist", async () => {
         const missing = path.join(dir, "missing-kubeconfig");
         assert.match(await readFailure(missing), new RegExp(`^no kubeconfig: the stack's kubernetes:kubeconfig names ${missing}, which does not exist; `));
@@ -82,6 +91,18 @@ describe("the program's cluster reads against a real kubeconfig: the first error
         const server = `http://127.0.0.1:${await closedPort()}`;
         fs.writeFileSync(file, kubeconfigText(server, "local"));
         assert.match(await readFailure(file), new RegExp(`^cannot reach the cluster of context "local" at ${server}: connection refused: nothing listens there; is the cluster running\\? .*\`kubectl cluster-info\`$`));
+    });
+
+    it("a token the cluster refuses (401), and a certificate the kubeconfig does not trust (a recreated cluster)", async () => {
+        const certificate = untrustedCertificate();
+        const refusing = await startFakeKubernetes("workshop", [], { tls: { ...certificate, trusted: true }, clientToken: "expired" });
+        const untrusted = await startFakeKubernetes("workshop", [], { tls: certificate });
+        try {
+            assert.match(await readFailure(refusing.kubeconfig), /^the cluster of context "fake" at https:\/\/127\.0\.0\.1:\d+ refused the credential of user "watcher" \(HTTP 401 Unauthorized\): it has expired or been revoked; log in again .*`kubectl auth whoami`$/);
+            assert.match(await readFailure(untrusted.kubeconfig), /^the cluster of context "fake" at https:\/\/127\.0\.0\.1:\d+ did not prove itself with a certificate the kubeconfig trusts \(self-signed certificate\); was the cluster recreated\? /);
+        } finally {
+            await Promise.all([refusing.close(), untrusted.close()]);
+        }
     });
 
     it("an exec credential plugin that fails: its own message and a new login", async () => {

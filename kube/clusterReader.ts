@@ -84,7 +84,9 @@ export function loadKubeconfig(Config: typeof KubeConfig, target: ClusterTarget,
             return { config, state: { name, unreadable: (error as Error).message, ...empty } };
         }
     } else {
-        const files = given !== undefined ? [given] : (env.KUBECONFIG ?? "").split(path.delimiter).filter((file) => file !== "");
+        // A leading ~ is the home directory, as client-go reads a kubeconfig path.
+        const expand = (file: string) => file === "~" || file.startsWith("~/") ? path.join(home, file.slice(1)) : file;
+        const files = (given !== undefined ? [given] : (env.KUBECONFIG ?? "").split(path.delimiter).filter((file) => file !== "")).map(expand);
         const by = given !== undefined ? "kubernetes:kubeconfig" : files.length > 0 ? "KUBECONFIG" : "default";
         const defaultFile = path.join(home, ".kube", "config");
         const looked = files.length > 0 ? files : [defaultFile];
