@@ -109,6 +109,77 @@ export function run(command: string, args: readonly string[], options: { env?: N
     });
 }
 
+/** Splits a stream's chunks into lines: `push` each chunk, `end` once; `onLine` gets every line without its newline. */
+export function lineSplitter(onLine: (line: string) => void): { push(chunk: string): void; end(): void } {
+    let partial = "";
+    return {
+        push(chunk) {
+            const lines = (partial + chunk).split("\n");
+            partial = lines.pop() as string;
+            lines.forEach((line) => onLine(line.replace(/\r$/, "")));
+        },
+        end() {
+            if (partial !== "") {
+                onLine(partial);
+                partial = "";
+            }
+        },
+    };
+}
+
+/**
+ * Runs a command to completion, handing each line of its stdout to `onLine` as it comes (a long
+ * build shows its progress instead of nothing), and both streams to `logFile`. Resolves with the
+ * stdout; rejects with the end of its stderr and where the whole is.
+ */
+export function runStreaming(command: string, args: readonly string[],
+    options: { onLine: (line: string) => void; logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const log = fs.openSync(options.logFile, "a");
+        const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        const stderrTail: string[] = [];
+        const out = lineSplitter((line) => {
+            stdout += `${line}\n`;
+            options.onLine(line);
+        });
+        const err = lineSplitter((line) => {
+            stderrTail.push(line);
+            stderrTail.splice(0, Math.max(0, stderrTail.length - 30));
+        });
+        child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+            fs.writeSync(log, chunk);
+            out.push(chunk);
+        });
+        child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+            fs.writeSync(log, chunk);
+            err.push(chunk);
+        });
+        let open = true;
+        const closeLog = () => {
+            if (open) {
+                open = false;
+                fs.closeSync(log);
+            }
+        };
+        child.once("error", (error) => {
+            closeLog();
+            reject(new Error(`${path.basename(command)} could not start: ${error.message}`));
+        });
+        child.once("close", (code, signal) => {
+            out.end();
+            err.end();
+            closeLog();
+            if (code === 0) {
+                resolve(stdout);
+            } else {
+                reject(new Error(`${path.basename(command)} ${args.map((arg) => path.basename(arg)).join(" ")} failed (${code ?? signal}); ` +
+                    `its whole output is in ${options.logFile}, the end of its stderr:\n${stderrTail.join("\n")}`.trim()));
+            }
+        });
+    });
+}
+
 /** Waits until `check` returns a value, polling every `intervalMs`, or fails after `timeoutMs` with `what`. */
 export async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, intervalMs = 250): Promise<T> {
     const deadline = Date.now() + timeoutMs;

@@ -23,7 +23,9 @@ import { queryOnce as sql, startPostgres, TestServer } from "../testing/embedded
 import { kwokStageFiles, NODE_NAME, startControlPlane } from "./controlPlane";
 import { ApiError, collectionPath, KubeApi, objectPath, readKubeconfig, writeKubeconfig } from "./kubeApi";
 import { runContainer } from "./kubeletLocal";
-import { allocatedPorts, listening, Processes, processesMentioning, run, until } from "./processes";
+import { allocatedPorts, listening, Processes, processesMentioning, run, runStreaming, until } from "./processes";
+import { freeBytes, RUN_COST, say, STANDIN_COST, toolsCostLines, whileRunning } from "./progress";
+import { makeRunDir, mib, processesUsing, removeRunDir } from "./runDirs";
 
 const ROOT = path.resolve(__dirname, "..");
 const STACK = "e2e";
@@ -48,21 +50,24 @@ let failed = false;
 async function step(name: string, body: () => Promise<void>, always = false): Promise<void> {
     if (failed && !always) {
         outcomes.push({ name, ok: false, seconds: 0, error: "skipped: an earlier step failed" });
-        console.log(`SKIP  ${name}`);
+        say(`SKIP  ${name}`);
         return;
     }
     const started = Date.now();
+    const stopHeartbeat = whileRunning(name);
     try {
         await body();
         const seconds = (Date.now() - started) / 1000;
         outcomes.push({ name, ok: true, seconds });
-        console.log(`ok    ${name} (${seconds.toFixed(1)} s)`);
+        say(`ok    ${name} (${seconds.toFixed(1)} s)`);
     } catch (error) {
         const seconds = (Date.now() - started) / 1000;
         failed = true;
         const message = error instanceof Error ? error.message : String(error);
         outcomes.push({ name, ok: false, seconds, error: message });
-        console.log(`FAIL  ${name} (${seconds.toFixed(1)} s)\n${message.split("\n").map((line) => `      ${line}`).join("\n")}`);
+        say(`FAIL  ${name} (${seconds.toFixed(1)} s)\n${message.split("\n").map((line) => `      ${line}`).join("\n")}`);
+    } finally {
+        stopHeartbeat();
     }
 }
 
@@ -157,13 +162,51 @@ function assertOneRefusal(failure: Error, refusal: RegExp): string {
     return `${errors.length} error diagnostic(s), under ${errors.map((e) => e.under.split(" ")[0]).join(" and ")}`;
 }
 
+/**
+ * e2e/tools/build.sh with its progress on the console as it comes ("tools | start pulumi …",
+ * "tools | built pulumi … 487s"), said first what a cold build costs; go's own output goes to the
+ * log. Resolves with the bin directory, build.sh's last line.
+ */
+async function buildTools(logDir: string): Promise<string> {
+    const log = path.join(logDir, "tools-build.log");
+    toolsCostLines({ free: freeBytes(os.homedir()), log }).forEach((line) => say(`tools | ${line}`));
+    const stdout = await runStreaming("bash", [path.join(ROOT, "e2e/tools/build.sh")], { onLine: (line) => say(`tools | ${line}`), logFile: log });
+    return stdout.trim().split("\n").pop() as string;
+}
+
+/**
+ * What becomes of the run's directory, in words for the closing lines: a passing run removes it
+ * (its processes are stopped by then, and it is removed only if no other process uses it), unless
+ * E2E_KEEP=1; a failing run keeps it for its logs.
+ */
+function leaveRunDir(tmp: string, passed: boolean): string {
+    const clean = "`npm run test:e2e:clean` removes it later";
+    if (!passed) {
+        return `the run's directory is kept for its logs: ${path.join(tmp, "logs")} (${clean})`;
+    }
+    if (process.env.E2E_KEEP !== undefined && process.env.E2E_KEEP !== "" && process.env.E2E_KEEP !== "0") {
+        return `kept ${tmp} as E2E_KEEP asks (${clean})`;
+    }
+    const users = processesUsing([fs.realpathSync(tmp)]).get(fs.realpathSync(tmp)) ?? [];
+    if (users.length > 0) {
+        return `kept ${tmp}: still in use by ${users.join("; ")} (${clean})`;
+    }
+    try {
+        return `removed ${tmp} (${mib(removeRunDir(tmp))}; E2E_KEEP=1 keeps it)`;
+    } catch (error) {
+        return `could not remove ${tmp}: ${(error as Error).message} (${clean})`;
+    }
+}
+
 async function main(): Promise<number> {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "workshop-e2e-"));
+    // $TMPDIR/workshop-e2e-XXXXXX with an owner file, so that npm run test:e2e:clean never takes a running run's directory.
+    const tmp = makeRunDir();
     const logDir = path.join(tmp, "logs");
     fs.mkdirSync(logDir);
     const processes = new Processes(logDir);
     const ownCluster = process.env.E2E_KUBECONFIG;
     console.log(`workshop-postgres end-to-end run; logs in ${logDir}`);
+    console.log(`${RUN_COST}; a passing run then removes ${tmp} (E2E_KEEP=1 keeps it), a failing one keeps it for its logs`);
 
     let binDir = "";
     let standinDir = "";
@@ -226,12 +269,15 @@ async function main(): Promise<number> {
                 return;
             }
             // E2E_TOOLS_BIN: a directory of already built tools (for example from an earlier build.sh).
-            binDir = process.env.E2E_TOOLS_BIN ?? (await run("bash", [path.join(ROOT, "e2e/tools/build.sh")])).trim().split("\n").pop() as string;
+            binDir = process.env.E2E_TOOLS_BIN ?? await buildTools(logDir);
             assert.ok(fs.existsSync(path.join(binDir, "pulumi")), `no pulumi in ${binDir}`);
             // The real provider cannot be built here (see e2e/standins/postgresql/main.go): its stand-in goes beside the tools.
             standinDir = path.join(path.dirname(binDir), "standins");
+            say(`tools | ${STANDIN_COST}`);
+            const standinStarted = Date.now();
             await run("go", ["build", "-trimpath", "-o", path.join(standinDir, "pulumi-resource-postgresql"), "."],
                 { cwd: path.join(ROOT, "e2e/standins/postgresql"), env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=readonly" } });
+            say(`tools | the stand-in is ready (${((Date.now() - standinStarted) / 1000).toFixed(1)} s)`);
         });
 
         await step(ownCluster ? "cluster: use E2E_KUBECONFIG" : "cluster: etcd, kube-apiserver, controller-manager, scheduler and kwok on 127.0.0.1", async () => {
@@ -603,7 +649,7 @@ async function main(): Promise<number> {
     const passed = outcomes.filter((o) => o.ok).length;
     const skipped = outcomes.filter((o) => o.error?.startsWith("skipped")).length;
     const total = (outcomes.reduce((sum, o) => sum + o.seconds, 0)).toFixed(1);
-    console.log(`\ne2e wall time ${total} s; logs in ${logDir}`);
+    console.log(`\ne2e wall time ${total} s; ${leaveRunDir(tmp, passed === outcomes.length)}`);
     console.log(`${passed} passed, ${outcomes.length - passed - skipped} failed${skipped ? `, ${skipped} skipped` : ""}`);
     return passed === outcomes.length ? 0 : 1;
 }

@@ -1,4 +1,7 @@
 import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { LoadBalancerObservation, loadBalancerVerdict, NO_CONTROLLER_SECONDS } from "../kube/loadBalancer";
 import { PROJECT } from "../config/settings";
 import { devStack } from "../testing/devStack";
@@ -21,7 +24,7 @@ interface Row {
     /** Stack config on top of the dev stack's (keys without the project prefix). */
     readonly config?: Record<string, string>;
     /** The program's cluster reads: answers, or a loopback API answering every read with this status. */
-    readonly cluster: { namespace?: object; claims?: Record<string, object>; loadBalancer?: LoadBalancerObservation | null } | 403 | 404;
+    readonly cluster: { namespace?: object; claims?: Record<string, object>; loadBalancer?: LoadBalancerObservation | null } | 403 | 404 | "no kubeconfig";
     /** The one error printed (a RegExp must match it whole) and the resource it is shown under; none when undefined. */
     readonly printed?: { readonly message: string | RegExp; readonly urn: string };
 }
@@ -47,8 +50,12 @@ const ROWS: Row[] = [
     },
     {
         what: "a cluster that refuses the program's reads", preview: true, cluster: 403,
-        printed: { message: "could not read namespace workshop from the cluster: HTTP 403: namespaces \"workshop\" is forbidden: " +
-            "User \"system:anonymous\" cannot get resource \"namespaces\"", urn: "" },
+        // The loopback API's kubeconfig carries no credential, so the API reads the request as system:anonymous.
+        printed: { message: /^the cluster of context "test" at http:\/\/127\.0\.0\.1:\d+ took the program's read of namespace workshop as system:anonymous, so it accepted no credential of user "nobody" \(HTTP 403: namespaces "workshop" is forbidden: User "system:anonymous" cannot get resource "namespaces"\); log in again .*, then check with `kubectl auth whoami`$/, urn: "" },
+    },
+    {
+        what: "a laptop that has never had a cluster (no KUBECONFIG, no ~/.kube/config)", preview: true, cluster: "no kubeconfig",
+        printed: { message: /^no kubeconfig: KUBECONFIG is not set and \/\S+\/\.kube\/config does not exist, so there is no cluster to deploy to; start a local one with `kind create cluster` or `minikube start` .*; then check with `kubectl config current-context`$/, urn: "" },
     },
 ];
 
@@ -75,7 +82,11 @@ async function runRow(row: Row): Promise<RuntimeRun> {
     let api: StaticCluster | undefined;
     const full: Record<string, string> = Object.fromEntries(Object.entries({ ...config, ...row.config }).map(([key, value]) => [`${PROJECT}:${key}`, value]));
     const env: Record<string, string> = {};
-    if (typeof row.cluster === "number") {
+    let home: string | undefined;
+    if (row.cluster === "no kubeconfig") {
+        home = fs.mkdtempSync(path.join(os.tmpdir(), "no-kubeconfig-"));
+        Object.assign(env, { HOME: home, KUBECONFIG: "" });
+    } else if (typeof row.cluster === "number") {
         api = await staticCluster(row.cluster);
         full["kubernetes:kubeconfig"] = api.kubeconfig;
     } else {
@@ -85,6 +96,9 @@ async function runRow(row: Row): Promise<RuntimeRun> {
         return await runUnderLanguageRuntime(PROGRAM, full, { preview: row.preview, secretKeys: secretKeys.map((key) => `${PROJECT}:${key}`), env });
     } finally {
         await api?.close();
+        if (home) {
+            fs.rmSync(home, { recursive: true, force: true });
+        }
     }
 }
 
