@@ -33,23 +33,27 @@ export function readExposure(reader: Reader): ExposureSettings {
     return { publicCredentials, readableSecrets, clusterIsPrivate: reader.flag("clusterIsPrivate", DEFAULTS.clusterIsPrivate) };
 }
 
-/**
- * Refuses a stack with published credentials on a cluster that is not local. `locality` reads the
- * kubeconfig, and is called only for such a stack; without it the cluster counts as not local.
- */
 /** Whether the deploying machine's cluster is one only it reaches (kube/localCluster.ts tells). */
 export interface ClusterLocality {
     readonly local: boolean;
     /** Which cluster, and why it counts as local or not; for messages. */
     readonly description: string;
+    /** The kubeconfig cannot be read: its problem, in one line with the next command. */
+    readonly kubeconfigProblem?: string;
 }
 
+/**
+ * Refuses a stack with published credentials on a cluster that is not local. `locality` reads the
+ * kubeconfig, and is called only for such a stack; without it the cluster counts as not local.
+ */
 export function refuseReachableCluster(reader: Reader, exposure: ExposureSettings, locality?: () => ClusterLocality): void {
     if (exposure.publicCredentials.length === 0 || exposure.clusterIsPrivate) {
         return;
     }
     const cluster = locality?.() ?? { local: false, description: "the program was given no way to read the kubeconfig" };
-    if (cluster.local) {
+    // No cluster to tell (no kubeconfig, a context pointing nowhere): the program's first cluster read
+    // refuses that at preview, before anything changes, with the next command to run.
+    if (cluster.local || cluster.kubeconfigProblem !== undefined) {
         return;
     }
     reader.say("publicCredentials", `this stack's credentials are public (${exposure.publicCredentials.join("; ")}), so it deploys ` +

@@ -169,6 +169,9 @@ const ACCEPTED: Record<string, Stack> = {
     "the dev stack's marker on a local cluster": { plain: { publicCredentials: "true" }, cluster: LOCAL },
     "the dev stack's marker where the user says the cluster is private": { plain: { publicCredentials: "true", clusterIsPrivate: "true" }, cluster: REMOTE },
     "own credentials on a remote cluster": { cluster: REMOTE },
+    // The program's first cluster read refuses that, with the next command (kube/clusterProblems.ts).
+    "the dev stack's marker with no kubeconfig to tell the cluster by": { plain: { publicCredentials: "true" },
+        cluster: { local: false, description: "the kubeconfig could not be read", kubeconfigProblem: "no kubeconfig: …" } },
 };
 
 describe("what preview refuses, one row each", () => {

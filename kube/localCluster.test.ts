@@ -2,7 +2,12 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import type * as KubernetesClient from "@kubernetes/client-node" with { "resolution-mode": "import" };
+import { kubeconfigProblem } from "./clusterProblems";
+import { loadKubeconfig } from "./clusterReader";
 import { classifyCluster, KubeContextView, readKubeContext, useKubeContext } from "./localCluster";
+
+const { KubeConfig } = require("@kubernetes/client-node") as typeof KubernetesClient;
 
 describe("telling a local cluster from one others can reach", () => {
     const local: Record<string, KubeContextView> = {
@@ -76,9 +81,10 @@ describe("telling a local cluster from one others can reach", () => {
             assert.strictEqual(readKubeContext({ kubeconfig: file, cluster: "prod" }).server, "https://34.76.1.2");
         });
 
-        it("says what it could not read", () => {
-            assert.match(readKubeContext({ kubeconfig: file, cluster: "nope" }).error ?? "", /no cluster "nope"/);
-            assert.match(readKubeContext({ kubeconfig: path.join(path.dirname(file), "missing") }).error ?? "", /ENOENT/);
+        it("says what it could not read, in the words of the cluster reads", () => {
+            assert.match(readKubeContext({ kubeconfig: file, cluster: "nope" }).error ?? "", /kubernetes:cluster "nope" is not a cluster of the kubeconfig/);
+            const missing = path.join(path.dirname(file), "missing");
+            assert.strictEqual(readKubeContext({ kubeconfig: missing }).error, kubeconfigProblem(loadKubeconfig(KubeConfig, { kubeconfig: missing }).state));
             assert.strictEqual(classifyCluster(readKubeContext({ kubeconfig: file, context: "nope" })).local, false);
         });
     });

@@ -9,7 +9,8 @@
  */
 import type * as KubernetesClient from "@kubernetes/client-node" with { "resolution-mode": "import" };
 import { BlockList, isIP } from "net";
-import type { ClusterTarget } from "./clusterReader";
+import { kubeconfigProblem } from "./clusterProblems";
+import { ClusterTarget, loadKubeconfig } from "./clusterReader";
 import type { ClusterLocality } from "../config/exposure";
 
 /** The current context as the kubeconfig names it. */
@@ -63,7 +64,7 @@ function inList(list: BlockList, host: string): boolean {
 /** Local: an API server on a loopback address; or a local tool's context on an address of this machine or its VM. */
 export function classifyCluster(view: KubeContextView): ClusterLocality {
     if (view.error !== undefined) {
-        return { local: false, description: `the kubeconfig could not be read (${view.error}), so the cluster cannot be told local` };
+        return { local: false, description: `the kubeconfig could not be read (${view.error}), so the cluster cannot be told local`, kubeconfigProblem: view.error };
     }
     let host: string | undefined;
     try {
@@ -104,23 +105,15 @@ export function readKubeContext(target: ClusterTarget): KubeContextView {
     try {
         // An ES module, loaded synchronously (Node.js 24 requires ES modules), and only on a stack that needs the answer.
         const { KubeConfig } = require("@kubernetes/client-node") as typeof KubernetesClient;
-        const config = new KubeConfig();
-        if (target.kubeconfig === undefined) {
-            config.loadFromDefault();
-        } else if (target.kubeconfig.trimStart().startsWith("apiVersion") || target.kubeconfig.includes("\n")) {
-            config.loadFromString(target.kubeconfig);
-        } else {
-            config.loadFromFile(target.kubeconfig);
-        }
-        if (target.context !== undefined) {
-            config.setCurrentContext(target.context);
+        // Read as the cluster reads read it, so that both see the same context, cluster and first error.
+        const { config, state } = loadKubeconfig(KubeConfig, target);
+        const problem = kubeconfigProblem(state);
+        if (problem !== undefined) {
+            return { error: problem };
         }
         const context = config.getCurrentContext();
-        const clusterName = target.cluster ?? config.getContextObject(context)?.cluster;
+        const clusterName = target.cluster ?? state.contextCluster;
         const cluster = clusterName === undefined ? undefined : config.getCluster(clusterName);
-        if (clusterName !== undefined && cluster === null) {
-            return { context, cluster: clusterName, error: `no cluster ${JSON.stringify(clusterName)} in it` };
-        }
         return { context, cluster: clusterName, server: cluster?.server };
     } catch (error) {
         return { error: (error as Error).message };
