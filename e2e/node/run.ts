@@ -159,7 +159,9 @@ async function main(): Promise<number> {
     const project = path.join(tmp, "project");
     const engineEnv: Record<string, string> = {};
     const api = () => (plane as ControlPlane).api as KubeApi;
-    const superuser = () => ({ host: "127.0.0.1", port: (forward as PodForward).port, user: DB.user, password: DB.password, database: DB.name, sslMode: "disable" as const });
+    let dbPassword = DB.password;
+    let images: Record<string, string> = {};
+    const superuser = () => ({ host: "127.0.0.1", port: (forward as PodForward).port, user: DB.user, password: dbPassword, database: DB.name, sslMode: "disable" as const });
     const engineLog = (name: string) => ({ onOutput: (text: string) => fs.appendFileSync(path.join(logDir, `pulumi-${name}.log`), text) });
     const postgresPods = async () => (await api().get(`/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=${encodeURIComponent(POSTGRES_SELECTOR)}`)).items as any[];
     const kubectl = (...args: string[]) => run(path.join(binDir, "kubectl"), ["--kubeconfig", (plane as ControlPlane).kubeconfig, ...args]);
@@ -211,7 +213,7 @@ async function main(): Promise<number> {
             process.env.KUBECONFIG = (plane as ControlPlane).kubeconfig;
             forward = await startPodForward(path.join(binDir, "kubectl"), (plane as ControlPlane).kubeconfig, api(), NAMESPACE, POSTGRES_SELECTOR, 5432,
                 (line) => fs.appendFileSync(path.join(logDir, "port-forward.log"), `${line}\n`));
-            const images = Object.fromEntries(fs.readFileSync(imagesList, "utf8").trim().split("\n").map((line) => line.split(" ")[1])
+            images = Object.fromEntries(fs.readFileSync(imagesList, "utf8").trim().split("\n").map((line) => line.split(" ")[1])
                 .map((ref) => [ref.split("/").pop()?.split(":")[0] === "postgres" && ref.endsWith("-b") ? "postgresAlt" : ref.split("/").pop()?.split(":")[0], ref]));
             const pulumiCommand = await PulumiCommand.get({ root: path.dirname(binDir), skipVersionCheck: true });
             stack = await LocalWorkspace.createStack({ stackName: STACK, projectName: PROJECT, program: programIn(project, () => `http://${NETWORK.address}:${relay?.port}`) },
@@ -346,6 +348,29 @@ async function main(): Promise<number> {
             const subjects = mail.requests.slice(mailsBefore).map((m) => (m.body as any).subject);
             assert.strictEqual(subjects.filter((s) => /recover/i.test(s)).length, 1, `one recovery mail; subjects: ${subjects.join(" | ")}`);
             assert.strictEqual(subjects.filter((s) => !/recover/i.test(s)).length, 1, `one down mail; subjects: ${subjects.join(" | ")}`);
+        });
+
+        await step("h. update: a new superuser password and image tag roll the pod; the claim (same uid) and every row are kept; the new password works", async () => {
+            const claimUid = async () => (await api().get(`/api/v1/namespaces/${NAMESPACE}/persistentvolumeclaims/postgres-data`)).metadata.uid as string;
+            const claim = await claimUid();
+            const before = await rows();
+            const [pod] = await postgresPods();
+            const newPassword = `Aw3s0m3-${randomBytes(6).toString("base64url")}`;
+            await (stack as Stack).setAllConfig({
+                [`${PROJECT}:dbPassword`]: { value: newPassword, secret: true },
+                [`${PROJECT}:image`]: { value: images.postgresAlt },
+            });
+            dbPassword = newPassword;
+            const started = Date.now();
+            const up = await (stack as Stack).up(engineLog("h-up"));
+            assert.strictEqual(up.summary.result, "succeeded");
+            figure(`update (password and image tag) up: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+            const [current] = await postgresPods();
+            assert.ok(current && current.metadata.uid !== pod.metadata.uid && isReady(current), "a new pod is Ready");
+            assert.strictEqual(current.spec.containers.find((c: any) => c.name === "postgres").image, images.postgresAlt);
+            assert.strictEqual(await claimUid(), claim, "the same claim");
+            assert.strictEqual(await rows(), before, "every row, read with the new password");
+            await assert.rejects(sql({ ...superuser(), password: DB.password }, "SELECT 1"), /password authentication failed/, "the old password no longer works");
         });
 
         await step("destroy: `destroy` with allowDataDeletion removes the stack's objects", async () => {
