@@ -171,7 +171,8 @@ async function main(): Promise<number> {
         await step("tools: find or build the pinned toolchain, the node's tools included", async () => {
             binDir = process.env.E2E_TOOLS_BIN ?? await runWithProgress("bash", [path.join(ROOT, "e2e/tools/build.sh")], path.join(logDir, "build.log"));
             for (const tool of ["pulumi", "kubelet", "containerd", "runc", "pause"]) {
-                assert.ok(fs.existsSync(path.join(binDir, tool)), `no ${tool} in ${binDir}`);
+                assert.ok(fs.existsSync(path.join(binDir, tool)), `no ${tool} in ${binDir}${tool === "runc"
+                    ? ": build.sh builds runc only with Debian's libseccomp-dev and pkg-config (apt-get install -y libseccomp-dev pkg-config)" : ""}`);
             }
             standinDir = path.join(path.dirname(binDir), "standins");
             await run("go", ["build", "-trimpath", "-o", path.join(standinDir, "pulumi-resource-postgresql"), "."],

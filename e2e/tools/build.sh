@@ -60,7 +60,7 @@ failed=()
 t_start=$SECONDS
 
 # Measured figures, said up front before a build starts (details: README.md).
-COLD_BUILD_COST="a cold build (empty Go caches) of everything took about 26 min and 13.3 GiB for the Pulumi and control-plane tools (2 cores, 2026-11-25), plus the node tools (measure pending)."
+COLD_BUILD_COST="a cold build (empty Go caches) of everything took about 26 min and 13.3 GiB for the Pulumi and control-plane tools (2 cores, 2026-11-25), plus at most 14 min and 3.9 GiB for the node's tools (measured alone from empty caches, 2026-12-06, load 7-10)."
 WARM_RELINK_COST="1-2 min"
 
 want() { [[ -z "$only" || " $only " == *" $1 "* ]]; }
@@ -232,8 +232,14 @@ if want runc; then
   if [[ ! -x "$bin/runc" ]] && ! pkg-config --exists libseccomp 2>/dev/null; then
     echo "build.sh: runc is built with cgo and seccomp and needs Debian's libseccomp-dev and pkg-config:" >&2
     echo "build.sh:   apt-get install -y libseccomp-dev pkg-config" >&2
-    report FAILED runc "v$RUNC_VERSION" 0
-    failed+=(runc)
+    if [[ -n "$only" ]]; then
+      report FAILED runc "v$RUNC_VERSION" 0
+      failed+=(runc)
+    else
+      # Only the real node (npm run test:node) runs runc: the rest of the toolchain is
+      # still usable, so this is said, not failed.
+      report skipped runc "v$RUNC_VERSION" 0
+    fi
   else
     # As upstream's Makefile, without libpathrs (a Rust library Debian 12 lacks);
     # runc reads its version from its embedded VERSION file.
