@@ -3,6 +3,12 @@
  * the default admission plugins, PodSecurity among them), kube-controller-manager, kube-scheduler,
  * and kwok simulating one node whose pods become Ready and whose claims are bound through a
  * default StorageClass. Nothing listens beyond loopback; all data lives in a temporary directory.
+ *
+ * For a real node (e2e/node/), `options.realNode` replaces kwok: the API server listens on the
+ * node's bridge address instead (the only address both the host and the pods reach), with a
+ * certificate naming it and the `kubernetes` Service's address, publishes that address as the
+ * `kubernetes` Service's endpoint, authorizes kubelets with the Node authorizer, and reaches them
+ * with a client certificate of its own. Certificates for the kubelet and kube-proxy are made too.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -20,25 +26,47 @@ export interface ControlPlane {
     /** The CA that signed the API server's certificate, for clients other than the admin. */
     readonly caFile: string;
     readonly ports: number[];
+    /** The PKI directory (ca.crt/ca.key and, for a real node, kubelet.* and kube-proxy.*). */
+    readonly pki: string;
+    /** The API server's URL. */
+    readonly server: string;
 }
 
 export interface ToolPaths {
     readonly binDir: string;
-    /** Stage files of the pinned kwok release (node, pod and volume). */
+    /** Stage files of the pinned kwok release (node, pod and volume); unused with a real node. */
     readonly kwokStages: readonly string[];
+}
+
+/** What a real node needs of the control plane. */
+export interface RealNodeOptions {
+    /** The node's name (its kubelet's client certificate is for system:node:<name>). */
+    readonly nodeName: string;
+    /** The bridge address the API server listens on and advertises. */
+    readonly address: string;
+    /** The Service range, and the `kubernetes` Service's address in it (its first). */
+    readonly serviceCidr: string;
+    readonly kubernetesServiceIp: string;
+    /** Seconds without a node status before the node goes NotReady (the controller manager's grace period). */
+    readonly nodeMonitorGraceSeconds?: number;
 }
 
 async function openssl(dir: string, ...args: string[]): Promise<void> {
     await run("openssl", args, { cwd: dir });
 }
 
-/** A CA, the API server's serving certificate for 127.0.0.1, an admin client certificate and the service-account key pair. */
-async function makePki(dir: string): Promise<void> {
+/**
+ * A CA, the API server's serving certificate for 127.0.0.1 (and `extraIps`), an admin client
+ * certificate, `extraClients` ([file name, subject]) and the service-account key pair.
+ */
+async function makePki(dir: string, extraIps: readonly string[] = ["10.96.0.1"], extraClients: readonly [string, string][] = []): Promise<void> {
+    const ips = ["127.0.0.1", ...extraIps].map((ip) => `IP:${ip}`).join(",");
     fs.writeFileSync(path.join(dir, "serving.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc,IP:10.96.0.1\nextendedKeyUsage=serverAuth\n");
+        `subjectAltName=${ips},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n`);
     fs.writeFileSync(path.join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
     await openssl(dir, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=workshop-e2e-ca");
-    for (const [name, subject, ext] of [["apiserver", "/CN=kube-apiserver", "serving.ext"], ["admin", "/O=system:masters/CN=e2e-admin", "client.ext"]]) {
+    for (const [name, subject, ext] of [["apiserver", "/CN=kube-apiserver", "serving.ext"], ["admin", "/O=system:masters/CN=e2e-admin", "client.ext"],
+        ...extraClients.map(([file, subj]) => [file, subj, "client.ext"])]) {
         await openssl(dir, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject);
         await openssl(dir, "x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
             "-out", `${name}.crt`, "-days", "2", "-extfile", ext);
@@ -47,10 +75,17 @@ async function makePki(dir: string): Promise<void> {
     await openssl(dir, "rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub");
 }
 
-export async function startControlPlane(tools: ToolPaths, dir: string, processes: Processes): Promise<ControlPlane> {
+export async function startControlPlane(tools: ToolPaths, dir: string, processes: Processes,
+    options: { realNode?: RealNodeOptions } = {}): Promise<ControlPlane> {
+    const node = options.realNode;
     const pki = path.join(dir, "pki");
     fs.mkdirSync(pki, { recursive: true });
-    await makePki(pki);
+    await makePki(pki, node ? [node.address, node.kubernetesServiceIp] : undefined, node ? [
+        ["kubelet", `/O=system:nodes/CN=system:node:${node.nodeName}`],
+        ["kube-proxy", "/CN=system:kube-proxy"],
+        ["apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client"],
+    ] : []);
+    const host = node?.address ?? "127.0.0.1";
     const bin = (name: string) => path.join(tools.binDir, name);
     const [etcdClient, etcdPeer, apiPort, managerPort, schedulerPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
 
@@ -65,21 +100,31 @@ export async function startControlPlane(tools: ToolPaths, dir: string, processes
 
     const apiserver = processes.start("kube-apiserver", bin("kube-apiserver"), [
         `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", `--secure-port=${apiPort}`,
-        // The "kubernetes" Service would point at a loopback address; nothing here needs it.
-        "--endpoint-reconciler-type=none",
+        `--bind-address=${host}`, `--advertise-address=${host}`, `--secure-port=${apiPort}`,
+        ...(node ? [
+            // Pods reach the API server through the "kubernetes" Service, whose endpoint is this address.
+            `--service-cluster-ip-range=${node.serviceCidr}`,
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            `--kubelet-client-certificate=${pki}/apiserver-kubelet-client.crt`, `--kubelet-client-key=${pki}/apiserver-kubelet-client.key`,
+            "--kubelet-preferred-address-types=InternalIP",
+        ] : [
+            // The "kubernetes" Service would point at a loopback address; nothing here needs it.
+            "--endpoint-reconciler-type=none",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--authorization-mode=RBAC",
+        ]),
         `--tls-cert-file=${pki}/apiserver.crt`, `--tls-private-key-file=${pki}/apiserver.key`, `--client-ca-file=${pki}/ca.crt`,
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         `--service-account-key-file=${pki}/sa.pub`, `--service-account-signing-key-file=${pki}/sa.key`,
-        "--service-cluster-ip-range=10.96.0.0/16",
-        "--authorization-mode=RBAC",
         "--allow-privileged=false",
         "--profiling=false",
     ]);
 
     const kubeconfig = path.join(dir, "admin.kubeconfig");
+    const server = `https://${host}:${apiPort}`;
     writeKubeconfig(kubeconfig, {
-        server: `https://127.0.0.1:${apiPort}`,
+        server,
         ca: fs.readFileSync(`${pki}/ca.crt`),
         cert: fs.readFileSync(`${pki}/admin.crt`),
         key: fs.readFileSync(`${pki}/admin.key`),
@@ -99,11 +144,20 @@ export async function startControlPlane(tools: ToolPaths, dir: string, processes
         "--bind-address=127.0.0.1", `--secure-port=${managerPort}`, "--leader-elect=false",
         `--service-account-private-key-file=${pki}/sa.key`, `--root-ca-file=${pki}/ca.crt`,
         "--use-service-account-credentials=false", "--profiling=false",
+        ...(node?.nodeMonitorGraceSeconds ? [`--node-monitor-grace-period=${node.nodeMonitorGraceSeconds}s`] : []),
     ]);
     processes.start("kube-scheduler", bin("kube-scheduler"), [
         `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
         "--bind-address=127.0.0.1", `--secure-port=${schedulerPort}`, "--leader-elect=false", "--profiling=false",
     ]);
+
+    const ports = [etcdClient, etcdPeer, apiPort, managerPort, schedulerPort];
+    if (node) {
+        // The node registers itself; storage is the node's (local PersistentVolumes).
+        await until("the controller manager to create ServiceAccounts", 60_000, async () =>
+            (await api.find("/api/v1/namespaces/default/serviceaccounts/default")) ? true : undefined);
+        return { kubeconfig, api, caFile: `${pki}/ca.crt`, ports, pki, server };
+    }
 
     // kwok's own stages of the pinned release, read from the module: Ready pods, bound claims.
     const stageConfig = path.join(dir, "kwok-stages.yaml");
@@ -139,7 +193,7 @@ export async function startControlPlane(tools: ToolPaths, dir: string, processes
     await until("the controller manager to create ServiceAccounts", 60_000, async () =>
         (await api.find("/api/v1/namespaces/default/serviceaccounts/default")) ? true : undefined);
 
-    return { kubeconfig, api, caFile: `${pki}/ca.crt`, ports: [etcdClient, etcdPeer, apiPort, managerPort, schedulerPort] };
+    return { kubeconfig, api, caFile: `${pki}/ca.crt`, ports, pki, server };
 }
 
 /** kwok's stage files for nodes, pods and volumes, from the module of the pinned release. */
