@@ -60,7 +60,7 @@ failed=()
 t_start=$SECONDS
 
 # Measured figures, said up front before a build starts (details: README.md).
-COLD_BUILD_COST="a cold build (empty Go caches) of everything took about 26 min and 13.3 GiB for the Pulumi and control-plane tools (2 cores, 2026-11-25), plus at most 14 min and 3.9 GiB for the node's tools (measured alone from empty caches, 2026-12-06, load 7-10)."
+COLD_BUILD_COST="a cold build (empty Go caches, 2 cores) of the Pulumi and control-plane tools took 1569 s (26 min) on 2026-11-25 at load 4-9 and 1845 s (31 min) on 2026-12-06 at load about 8, and left 13.3 GiB (Go module cache 3.1 GiB, build cache 9.4 GiB, tools 791 MiB); the node's tools add at most 14 min and 3.9 GiB (measured alone from empty caches, 2026-12-06, load 7-10)."
 WARM_RELINK_COST="1-2 min"
 
 want() { [[ -z "$only" || " $only " == *" $1 "* ]]; }
