@@ -29,7 +29,8 @@ import { PodForward, startPodForward, startRelay } from "./portForward";
 const ROOT = path.resolve(__dirname, "..", "..");
 const STACK = "node";
 const NAMESPACE = "workshop-node";
-const DB = { user: "postgres", password: "Aw3s0m3", name: "WORKSHOP" };
+/** A password of the run's own: the challenge's is public, and this node's API server is on a bridge address, not loopback. */
+const DB = { user: "postgres", password: `node-${randomBytes(9).toString("base64url")}`, name: "WORKSHOP" };
 const SCHEMA = "workshop";
 const POSTGRES_SELECTOR = "app.kubernetes.io/name=postgresql";
 
@@ -153,7 +154,7 @@ async function main(): Promise<number> {
     let relay: { port: number; close(): Promise<void> } | undefined;
     const secrets = {
         app: `app-${randomBytes(9).toString("base64url")}`,
-        sendgrid: `SG.node-${randomBytes(12).toString("base64url")}`,
+        sendgrid: `SG.${randomBytes(16).toString("base64url")}.${randomBytes(32).toString("base64url")}`,
         backup: `backup-${randomBytes(9).toString("base64url")}`,
     };
     const project = path.join(tmp, "project");
@@ -356,7 +357,7 @@ async function main(): Promise<number> {
             const claim = await claimUid();
             const before = await rows();
             const [pod] = await postgresPods();
-            const newPassword = `Aw3s0m3-${randomBytes(6).toString("base64url")}`;
+            const newPassword = `node-${randomBytes(9).toString("base64url")}`;
             await (stack as Stack).setAllConfig({
                 [`${PROJECT}:dbPassword`]: { value: newPassword, secret: true },
                 [`${PROJECT}:image`]: { value: images.postgresAlt },
@@ -414,9 +415,9 @@ async function main(): Promise<number> {
     const passed = outcomes.filter((o) => o.ok).length;
     const skipped = outcomes.filter((o) => o.error?.startsWith("skipped")).length;
     const total = outcomes.reduce((sum, o) => sum + o.seconds, 0).toFixed(1);
-    if (passed === outcomes.length && !process.env.E2E_KEEP_TMP) {
+    if (passed === outcomes.length && !process.env.E2E_KEEP) {
         fs.rmSync(tmp, { recursive: true, force: true });
-        console.log(`\nnode run wall time ${total} s; its directory is removed (E2E_KEEP_TMP=1 keeps it)`);
+        console.log(`\nnode run wall time ${total} s; its directory is removed (E2E_KEEP=1 keeps it)`);
     } else {
         console.log(`\nnode run wall time ${total} s; logs kept in ${logDir}`);
     }
