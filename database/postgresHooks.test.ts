@@ -122,6 +122,25 @@ describe("the PostgreSQL container's hooks and probes, run as a runtime runs the
         assert.ok(hookSignals.includes("SIGKILL"), `the old hook was never killed: ${hookSignals.join(", ")}`);
     });
 
+    it("a second server on the volume, in PID and IPC namespaces of its own, waits for the lock until the first has exited", async () => {
+        const first = await start();
+        const secondStarted = Date.now();
+        const second = await startContainer(pod, POSTGRES_IMAGE, { podNetwork: true });
+        started.push(second);
+        await second.logMatch(/held by another server on this volume; waiting for it to exit/);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        assert.doesNotMatch(second.log(), /acquired|starting PostgreSQL|ready to accept/, "the second server started beside the first");
+        const probe = await second.exec(pod.container.startupProbe.exec.command, pod.container.startupProbe.timeoutSeconds);
+        assert.notStrictEqual(probe.code, 0, "the startup probe fails while it waits");
+        const { exit } = await first.stop();
+        const firstExited = Date.now();
+        assert.deepStrictEqual(exit, { code: 0, signal: null });
+        await second.logMatch(/database system is ready to accept connections/);
+        assert.doesNotMatch(second.log(), /not properly shut down|automatic recovery/, "the first server's shutdown was complete");
+        assert.ok(firstExited - secondStarted >= 1000);
+        await second.stop();
+    });
+
     it("postStart applies a changed password with it on no command line and not in the server log", async () => {
         const changed = `it's a "new" pass\\word; DROP TABLE x; --`;
         const server = await start(pod, { POSTGRES_PASSWORD: changed });

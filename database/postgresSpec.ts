@@ -32,6 +32,41 @@ export const STARTUP_SECONDS = STARTUP_PERIOD_SECONDS * STARTUP_FAILURE_THRESHOL
  */
 export const INITDB_ARGS = "--auth-host=scram-sha-256 --auth-local=trust";
 
+/**
+ * The lock beside PGDATA on the data volume that a server holds for its whole life: one postmaster at a
+ * time on the volume, whatever removed the pod before. Not inside PGDATA, which initdb wants empty.
+ */
+export const SERVER_LOCK = `${DATA_MOUNT}/.postmaster.lock`;
+/** The official image's ENTRYPOINT and CMD, which the container's args keep as they are. */
+export const IMAGE_ENTRYPOINT: readonly string[] = ["docker-entrypoint.sh", "postgres"];
+
+/**
+ * PID 1's script, run with the image's entrypoint and command as its arguments. It opens the lock file
+ * on fd 9 and takes an exclusive flock(2) on it, waiting (with a log line) while an older server, or any
+ * of its backends, still holds it; then it execs the entrypoint, which execs the postmaster: PID 1 stays
+ * the server and gets the stop signal, and fd 9 (the lock) stays open in the postmaster and every backend
+ * it forks, so the kernel releases the lock only once the last process of the old server has exited.
+ * flock works across PID and IPC namespaces, where PostgreSQL's own postmaster.pid check does not. While
+ * it waits, the stop signal (which PID 1 would otherwise ignore) ends the wait.
+ */
+export const SERVER_LOCK_SCRIPT = [
+    `exec 9>>"${SERVER_LOCK}"`,
+    "if ! flock -n -x 9; then",
+    `  echo "$(date -u +%FT%T.%3NZ) server lock: ${SERVER_LOCK} is held by another server on this volume; waiting for it to exit"`,
+    "  flock -x 9 & waiter=$!",
+    "  trap 'kill \"$waiter\" 2>/dev/null; exit 143' INT TERM",
+    "  wait \"$waiter\" || exit 1",
+    "  trap - INT TERM",
+    "fi",
+    `echo "$(date -u +%FT%T.%3NZ) server lock: ${SERVER_LOCK} acquired; starting the server"`,
+    'exec "$@"',
+].join("\n");
+
+/** The container's command and args: the lock script as PID 1, then the image's own entrypoint and command. */
+export function serverCommand(): { command: string[]; args: string[] } {
+    return { command: ["sh", "-c", SERVER_LOCK_SCRIPT, "server-lock"], args: [...IMAGE_ENTRYPOINT] };
+}
+
 export const PORT_NAME = "postgresql";
 export const CONTAINER_NAME = "postgres";
 
@@ -149,6 +184,7 @@ export function postgresContainer(args: PostgresPodArgs): Container {
         name: CONTAINER_NAME,
         image: args.image,
         imagePullPolicy: "IfNotPresent",
+        ...serverCommand(),
         ports: [{ name: PORT_NAME, containerPort: POSTGRES_PORT, protocol: "TCP" }],
         envFrom: [{ configMapRef: { name: args.settingsConfigMap } }],
         env: [{ name: "POSTGRES_PASSWORD", valueFrom: { secretKeyRef: { name: args.credentialsSecret, key: "password" } } }],

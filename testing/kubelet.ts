@@ -209,6 +209,8 @@ export interface ImageStandIn {
     readonly users: Readonly<Record<number, string>>;
     /** The image's ENTRYPOINT and CMD, for a container that declares no command. */
     readonly entrypoint?: readonly string[];
+    /** Scripts of the image by name, served read-only at /opt/image-scripts (which its PATH names). */
+    readonly scripts?: Readonly<Record<string, string>>;
 }
 
 /** node:24 (uid 1000, node): this process's Node 24 stands in for the image's. */
@@ -234,11 +236,12 @@ function embeddedPostgres(): string {
  */
 export const POSTGRES_IMAGE: ImageStandIn = {
     programs: embeddedPostgres(),
-    path: "/opt/image/bin:/usr/lib/postgresql/15/bin:/usr/bin:/bin",
+    path: "/opt/image-scripts:/opt/image/bin:/usr/lib/postgresql/15/bin:/usr/bin:/bin",
     stopSignal: "SIGINT",
     users: { 999: "postgres" },
-    // The image's entrypoint ends in `exec postgres` on an initialised volume.
-    entrypoint: ["postgres"],
+    entrypoint: ["docker-entrypoint.sh", "postgres"],
+    // The image's entrypoint ends in `exec "$@"` (`exec postgres`) on an initialised volume.
+    scripts: { "docker-entrypoint.sh": "#!/bin/sh\nexec \"$@\"\n" },
 };
 
 const SYSTEM_PATH = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -353,6 +356,7 @@ function setupScript(pod: Materialised, image: ImageStandIn, instance: string, w
             ? [`ln -s ${quote(fs.readlinkSync(`/${dir}`))} "$root/${dir}"`]
             : [`mkdir "$root/${dir}"`, ...bind(`/${dir}`, `/${dir}`, true)]),
         ...(image.programs === undefined ? [] : ["mkdir -p \"$root/opt/image\"", ...bind(image.programs, "/opt/image", true)]),
+        ...(image.scripts === undefined ? [] : ["mkdir -p \"$root/opt/image-scripts\"", ...bind(imageScripts(instance, image.scripts), "/opt/image-scripts", true)]),
         ...bind("/etc", "/etc", true),
         ...Object.keys(etc).flatMap((file) => bind(path.join(instance, file), `/etc/${file}`, true)),
         ...devices.flatMap((device) => [`touch "$root/dev/${device}"`, ...bind(`/dev/${device}`, `/dev/${device}`, false)]),
@@ -373,6 +377,16 @@ function setupScript(pod: Materialised, image: ImageStandIn, instance: string, w
         `exec ${tool("chroot")} "$root" ${dropPrivileges(who).join(" ")} /bin/sh -c ` +
             `'echo "$0" >&3; exec 3>&-;${declaresPwd ? "" : " unset PWD;"} exec "$@"' "$host_pid" "$@"`,
     ].join("\n");
+}
+
+/** The image's scripts, written into a directory of the container's instance. */
+function imageScripts(instance: string, scripts: Readonly<Record<string, string>>): string {
+    const dir = path.join(instance, "image-scripts");
+    fs.mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(scripts)) {
+        fs.writeFileSync(path.join(dir, name), text, { mode: 0o755 });
+    }
+    return dir;
 }
 
 export interface Stopped {
@@ -446,7 +460,9 @@ export async function startContainer(pod: Materialised, image: ImageStandIn, opt
     });
 
     const env = { ...pod.env, PATH: image.path, ...options.env, ...clockEnv() };
-    const command = options.command ?? pod.container.command ?? image.entrypoint;
+    // As Kubernetes does: a declared command replaces the image's ENTRYPOINT and CMD, declared args its CMD.
+    const command = options.command ?? [...(pod.container.command ?? image.entrypoint?.slice(0, 1) ?? []),
+        ...(pod.container.args ?? (pod.container.command ? [] : image.entrypoint?.slice(1) ?? []))];
     const runtime = spawn(tool("unshare")!, ["--mount", "--pid", "--fork", "--kill-child", ...(options.podNetwork ? ["--net"] : []),
         "--", "/bin/sh", "-c", setupScript(pod, image, instance, who, options), "setup", ...command], {
         env,

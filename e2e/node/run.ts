@@ -17,6 +17,7 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { Client } from "pg";
 import { PROJECT } from "../../config/settings";
 import { startFakeSendgrid } from "../../testing/fakeSendgrid";
 import { queryOnce as sql } from "../../testing/embeddedPostgres";
@@ -127,6 +128,77 @@ function programIn(project: string, sendgridUrl: () => string): () => Promise<Re
             return undefined;
         });
         return require(path.join(project, "index.ts"));
+    };
+}
+
+/**
+ * One query on a connection of its own that the server may end at any moment: pg raises a connection
+ * the server terminates (57P01, a shutdown) as an `error` event, which unhandled would end the run
+ * before its cleanup; here it only fails the query.
+ */
+async function writeOnce(connection: ConstructorParameters<typeof Client>[0], text: string): Promise<any[]> {
+    const client = new Client(connection);
+    client.on("error", () => undefined);
+    try {
+        await client.connect();
+        return (await client.query(text)).rows;
+    } finally {
+        await client.end().catch(() => undefined);
+    }
+}
+
+/** Pod deletions of step g: graceful ones, then one forced (--grace-period=0 --force). */
+const LOCK_TRIALS: readonly boolean[] = [false, false, false, false, false, true];
+const SERVER_SAMPLE_MS = 20;
+
+/**
+ * Samples the host's processes: PostgreSQL server processes (uid 999, command line `postgres...`) by
+ * the pod of their cgroup; when each pod's were first and last seen, and every sample with two pods'.
+ */
+function watchServers() {
+    const seen = new Map<string, { first: number; last: number }>();
+    const overlaps: string[] = [];
+    let samples = 0;
+    let current = new Set<string>();
+    const sample = () => {
+        const pods = new Set<string>();
+        for (const pid of fs.readdirSync("/proc")) {
+            if (!/^\d+$/.test(pid)) {
+                continue;
+            }
+            try {
+                if (!fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("postgres") || !/Uid:\s+999\b/.test(fs.readFileSync(`/proc/${pid}/status`, "utf8"))) {
+                    continue;
+                }
+                const uid = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/.exec(fs.readFileSync(`/proc/${pid}/cgroup`, "utf8"))?.[1];
+                if (uid !== undefined) {
+                    pods.add(uid.replace(/_/g, "-"));
+                }
+            } catch {
+                // exited meanwhile
+            }
+        }
+        const now = Date.now();
+        samples++;
+        for (const uid of pods) {
+            const entry = seen.get(uid) ?? { first: now, last: now };
+            entry.last = now;
+            seen.set(uid, entry);
+        }
+        current = pods;
+        if (pods.size > 1) {
+            overlaps.push(`${new Date(now).toISOString()}: ${[...pods].join(", ")}`);
+        }
+    };
+    const timer = setInterval(sample, SERVER_SAMPLE_MS);
+    return {
+        firstSeen: (uid: string) => seen.get(uid)?.first,
+        lastSeen: (uid: string) => seen.get(uid)?.last,
+        /** Whether the pod has server processes now. */
+        running: (uid: string) => { sample(); return current.has(uid); },
+        overlaps: () => overlaps,
+        samples: () => samples,
+        stop: () => clearInterval(timer),
     };
 }
 
@@ -350,6 +422,84 @@ async function main(): Promise<number> {
             const subjects = mail.requests.slice(mailsBefore).map((m) => (m.body as any).subject);
             assert.strictEqual(subjects.filter((s) => /recover/i.test(s)).length, 1, `one recovery mail; subjects: ${subjects.join(" | ")}`);
             assert.strictEqual(subjects.filter((s) => !/recover/i.test(s)).length, 1, `one down mail; subjects: ${subjects.join(" | ")}`);
+        });
+
+        await step(`g. one server on the volume: ${LOCK_TRIALS.length} pod deletions under writes (the last forced); each new server starts after the old one's last process ended; rows intact; pg_amcheck clean`, async () => {
+            await sql(superuser(), "CREATE TABLE IF NOT EXISTS public.lock_trial (id bigserial PRIMARY KEY, trial int NOT NULL, payload text NOT NULL)");
+            const watch = watchServers();
+            let waits = 0;
+            try {
+                for (const [index, force] of LOCK_TRIALS.entries()) {
+                    const trial = index + 1;
+                    const [pod] = (await postgresPods()).filter(isReady);
+                    assert.ok(pod, `trial ${trial}: a Ready PostgreSQL pod`);
+                    // About 100 MB of dirty buffers (shared_buffers is 128 MB), so that the shutdown checkpoint takes seconds.
+                    await sql(superuser(), `INSERT INTO public.lock_trial (trial, payload) SELECT ${trial}, repeat(md5(g::text), 6) FROM generate_series(1, 400000) g`);
+                    const bulk = 400000;
+                    const logFile = path.join(logDir, `postgres-${pod.metadata.name}.log`);
+                    const { spawn } = require("child_process") as typeof import("child_process");
+                    const follow = spawn(path.join(binDir, "kubectl"), ["--kubeconfig", (plane as ControlPlane).kubeconfig, "-n", NAMESPACE, "logs", "-f", "--timestamps",
+                        pod.metadata.name, "-c", "postgres"], { stdio: ["ignore", fs.openSync(logFile, "w"), "ignore"] });
+                    // A client that keeps writing, one committed row at a time, until the old server refuses it.
+                    const acknowledged: number[] = [];
+                    let writing = true;
+                    const writer = (async () => {
+                        while (writing) {
+                            try {
+                                acknowledged.push(Number((await writeOnce(superuser(), `INSERT INTO public.lock_trial (trial, payload) VALUES (${trial}, 'live') RETURNING id`))[0].id));
+                            } catch {
+                                await new Promise((resolve) => setTimeout(resolve, 100));
+                            }
+                        }
+                    })();
+                    await until("the writer's first rows", 30_000, async () => (acknowledged.length >= 3 ? true : undefined), 50);
+                    const deletedAt = Date.now();
+                    await kubectl("-n", NAMESPACE, "delete", "pod", pod.metadata.name, "--wait=false", ...(force ? ["--grace-period=0", "--force"] : []));
+                    const replacement = await until(`trial ${trial}: a Ready replacement pod`, 300_000, async () =>
+                        (await postgresPods()).find((p) => p.metadata.uid !== pod.metadata.uid && isReady(p)), 500);
+                    await until(`trial ${trial}: the old server's processes to be gone`, 120_000, async () => (watch.running(pod.metadata.uid) ? undefined : true), 100);
+                    writing = false;
+                    await writer;
+                    follow.kill();
+                    const newLog = await kubectl("-n", NAMESPACE, "logs", "--timestamps", replacement.metadata.name, "-c", "postgres");
+                    fs.writeFileSync(path.join(logDir, `postgres-${replacement.metadata.name}-trial${trial}.log`), newLog);
+                    const oldLog = fs.readFileSync(logFile, "utf8");
+                    const at = (log: string, pattern: RegExp) => { const line = log.split("\n").find((l) => pattern.test(l)); return line === undefined ? undefined : Date.parse(line.split(" ")[0]); };
+                    const oldShutDown = at(oldLog, /database system is shut down/);
+                    const waitedFrom = at(newLog, /server lock: .* waiting for it to exit/);
+                    const acquired = at(newLog, /server lock: .* acquired/);
+                    const newStart = at(newLog, /starting PostgreSQL/);
+                    const oldEnd = watch.lastSeen(pod.metadata.uid);
+                    const newFirst = watch.firstSeen(replacement.metadata.uid);
+                    assert.ok(oldEnd !== undefined && newFirst !== undefined, `trial ${trial}: both servers' processes seen on the host`);
+                    const iso = (ms: number | undefined) => (ms === undefined ? "-" : new Date(ms).toISOString().slice(11, 23));
+                    figure(`trial ${trial} (${force ? "force-delete, grace 0" : "delete"}): old server's last process seen ${iso(oldEnd)} (log "shut down" ${iso(oldShutDown)}); ` +
+                        `new pod waited for the lock from ${iso(waitedFrom)}, acquired ${iso(acquired)}, "starting PostgreSQL" ${iso(newStart)}, first server process seen ${iso(newFirst)}: ` +
+                        `gap ${((newFirst - oldEnd) / 1000).toFixed(3)} s; the old server ended ${((oldEnd - deletedAt) / 1000).toFixed(2)} s after the deletion` +
+                        `${waitedFrom === undefined ? "" : `, the new one waited ${((acquired ?? waitedFrom) - waitedFrom) / 1000} s for it`}; ${acknowledged.length} rows acknowledged during the deletion`);
+                    waits += waitedFrom === undefined ? 0 : 1;
+                    assert.ok(newFirst > oldEnd, `trial ${trial}: the new server's first process (${iso(newFirst)}) came before the old server's last one ended (${iso(oldEnd)})`);
+                    assert.ok(acquired !== undefined && newStart !== undefined && acquired <= newStart, `trial ${trial}: the new server started after taking the lock:\n${newLog.slice(0, 1200)}`);
+                    if (oldShutDown !== undefined) {
+                        assert.ok(acquired >= oldShutDown, `trial ${trial}: the lock was acquired (${iso(acquired)}) before the old server shut down (${iso(oldShutDown)})`);
+                    }
+                    const present = await sql(superuser(), "SELECT count(*) FILTER (WHERE payload <> 'live') AS bulk, array_agg(id) FILTER (WHERE payload = 'live') AS live FROM public.lock_trial WHERE trial = $1", [trial]);
+                    assert.strictEqual(Number(present[0].bulk), bulk, `trial ${trial}: the bulk rows written before the deletion`);
+                    const live = new Set(((present[0].live ?? []) as (string | number)[]).map(Number));
+                    assert.deepStrictEqual(acknowledged.filter((id) => !live.has(id)), [], `trial ${trial}: every acknowledged row`);
+                }
+                const overlaps = watch.overlaps();
+                assert.deepStrictEqual(overlaps, [], "no moment with server processes of two pods on the host");
+                figure(`host samples every ${SERVER_SAMPLE_MS} ms: ${watch.samples()} samples, none with server processes of two pods; ` +
+                    `${waits} of ${LOCK_TRIALS.length} replacements found the lock held and waited (without it they would have started beside the old server)`);
+                const [pod] = (await postgresPods()).filter(isReady);
+                const check = await kubectl("-n", NAMESPACE, "exec", pod.metadata.name, "-c", "postgres", "--", "sh", "-c",
+                    "pg_amcheck -h /var/run/postgresql -U \"$POSTGRES_USER\" --all --install-missing --heapallindexed --progress 2>&1; echo \"exit $?\"");
+                figure(`pg_amcheck --all --heapallindexed (its page counts are pg_class estimates): ${check.trim().split("\n").slice(-2).join(" | ")}`);
+                assert.match(check, /exit 0\s*$/, `pg_amcheck found corruption:\n${check.slice(-2000)}`);
+            } finally {
+                watch.stop();
+            }
         });
 
         await step("h. update: a new superuser password and image tag roll the pod; the claim (same uid) and every row are kept; the new password works", async () => {
