@@ -24,8 +24,9 @@ import { kwokStageFiles, NODE_NAME, startControlPlane } from "./controlPlane";
 import { ApiError, collectionPath, KubeApi, objectPath, readKubeconfig, writeKubeconfig } from "./kubeApi";
 import { runContainer } from "./kubeletLocal";
 import { allocatedPorts, listening, Processes, processesMentioning, run, runStreaming, until } from "./processes";
-import { freeBytes, RUN_COST, say, STANDIN_COST, toolsCostLines, whileRunning } from "./progress";
+import { freeBytes, RUN_COST, say, STANDIN_COST, toolsCostLines } from "./progress";
 import { makeRunDir, mib, processesUsing, removeRunDir } from "./runDirs";
+import { copyProject, programIn, step, tally } from "./steps";
 
 const ROOT = path.resolve(__dirname, "..");
 const STACK = "e2e";
@@ -42,56 +43,6 @@ const BEFORE_LAYOUT = "32222c94f9de0f9397a8f5d2ffe5f34f849ab43b";
 const CLAIMS = ["postgres-data", "postgres-backup-storage"];
 /** What the controllers create in every namespace, and the claims. */
 const LEFT_BY_DESIGN = new Set(["ConfigMap/kube-root-ca.crt", "ServiceAccount/default", ...CLAIMS.map((claim) => `PersistentVolumeClaim/${claim}`)]);
-
-interface Outcome { readonly name: string; readonly ok: boolean; readonly seconds: number; readonly error?: string }
-const outcomes: Outcome[] = [];
-let failed = false;
-
-async function step(name: string, body: () => Promise<void>, always = false): Promise<void> {
-    if (failed && !always) {
-        outcomes.push({ name, ok: false, seconds: 0, error: "skipped: an earlier step failed" });
-        say(`SKIP  ${name}`);
-        return;
-    }
-    const started = Date.now();
-    const stopHeartbeat = whileRunning(name);
-    try {
-        await body();
-        const seconds = (Date.now() - started) / 1000;
-        outcomes.push({ name, ok: true, seconds });
-        say(`ok    ${name} (${seconds.toFixed(1)} s)`);
-    } catch (error) {
-        const seconds = (Date.now() - started) / 1000;
-        failed = true;
-        const message = error instanceof Error ? error.message : String(error);
-        outcomes.push({ name, ok: false, seconds, error: message });
-        say(`FAIL  ${name} (${seconds.toFixed(1)} s)\n${message.split("\n").map((line) => `      ${line}`).join("\n")}`);
-    } finally {
-        stopHeartbeat();
-    }
-}
-
-/** Copies the project (without node_modules, state or VCS) so the run can edit sql/ freely. */
-function copyProject(to: string): void {
-    const skip = new Set(["node_modules", ".git", ".pulumi-state", "e2e"]);
-    fs.cpSync(ROOT, to, { recursive: true, filter: (source) => !skip.has(path.relative(ROOT, source).split(path.sep)[0]) });
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(to, "node_modules"));
-}
-
-/**
- * The project copy's index.ts, run in this process by the Automation API's own language runtime:
- * the Node.js language host (pulumi-language-nodejs) cannot be built here, since the Go module
- * proxy refuses github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3 (403). Each
- * operation loads the program afresh, as a new process would.
- */
-function programIn(project: string): () => Promise<Record<string, unknown>> {
-    return async () => {
-        for (const file of Object.keys(require.cache).filter((key) => key.startsWith(`${project}/`))) {
-            delete require.cache[file];
-        }
-        return require(path.join(project, "index.ts"));
-    };
-}
 
 /** Every value of `expected` is in `actual` at the same path; secrets (encrypted in state) are skipped. */
 function subsetMismatches(expected: unknown, actual: unknown, at = ""): string[] {
@@ -646,12 +597,10 @@ async function main(): Promise<number> {
             assert.deepStrictEqual(left, [], "no process of the run is left (engine plugins included)");
         }, true);
     }
-    const passed = outcomes.filter((o) => o.ok).length;
-    const skipped = outcomes.filter((o) => o.error?.startsWith("skipped")).length;
-    const total = (outcomes.reduce((sum, o) => sum + o.seconds, 0)).toFixed(1);
-    console.log(`\ne2e wall time ${total} s; ${leaveRunDir(tmp, passed === outcomes.length)}`);
-    console.log(`${passed} passed, ${outcomes.length - passed - skipped} failed${skipped ? `, ${skipped} skipped` : ""}`);
-    return passed === outcomes.length ? 0 : 1;
+    const { allPassed, seconds, closing } = tally();
+    console.log(`\ne2e wall time ${seconds} s; ${leaveRunDir(tmp, allPassed)}`);
+    console.log(closing);
+    return allPassed ? 0 : 1;
 }
 
 main().then((code) => process.exit(code), (error) => {

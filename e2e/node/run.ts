@@ -23,7 +23,8 @@ import { startFakeSendgrid } from "../../testing/fakeSendgrid";
 import { queryOnce as sql } from "../../testing/embeddedPostgres";
 import { ControlPlane, startControlPlane } from "../controlPlane";
 import { KubeApi } from "../kubeApi";
-import { Processes, processesMentioning, run, until } from "../processes";
+import { Processes, processesMentioning, run, runStreaming, until } from "../processes";
+import { copyProject, programIn, step, tally } from "../steps";
 import { NETWORK, NODE_NAME, NodeState, prepareNode, startKubelet, startNode, stopKubelet, stopNode, waitForNodeReady } from "./node";
 import { PodForward, startPodForward, startRelay } from "./portForward";
 
@@ -35,100 +36,34 @@ const DB = { user: "postgres", password: `node-${randomBytes(9).toString("base64
 const SCHEMA = "workshop";
 const POSTGRES_SELECTOR = "app.kubernetes.io/name=postgresql";
 
-interface Outcome { readonly name: string; readonly ok: boolean; readonly seconds: number; readonly error?: string }
-const outcomes: Outcome[] = [];
 const figures: string[] = [];
-let failed = false;
-
-async function step(name: string, body: () => Promise<void>, always = false): Promise<void> {
-    if (failed && !always) {
-        outcomes.push({ name, ok: false, seconds: 0, error: "skipped: an earlier step failed" });
-        console.log(`SKIP  ${name}`);
-        return;
-    }
-    const started = Date.now();
-    console.log(`...   ${name}`);
-    try {
-        await body();
-        const seconds = (Date.now() - started) / 1000;
-        outcomes.push({ name, ok: true, seconds });
-        console.log(`ok    ${name} (${seconds.toFixed(1)} s)`);
-    } catch (error) {
-        const seconds = (Date.now() - started) / 1000;
-        failed = true;
-        const message = error instanceof Error ? error.message : String(error);
-        outcomes.push({ name, ok: false, seconds, error: message });
-        console.log(`FAIL  ${name} (${seconds.toFixed(1)} s)\n${message.split("\n").map((line) => `      ${line}`).join("\n")}`);
-    }
-}
 
 function figure(text: string): void {
     figures.push(text);
     console.log(`      ${text}`);
 }
 
-/** Runs a script, printing its stdout lines as they come (progress), and returns its last line. */
-function runWithProgress(command: string, args: string[], logFile: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-        const { spawn } = require("child_process") as typeof import("child_process");
-        const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-        const err = fs.createWriteStream(logFile);
-        child.stderr.pipe(err);
-        let last = "";
-        let buffer = "";
-        child.stdout.on("data", (chunk: Buffer) => {
-            buffer += chunk;
-            const lines = buffer.split("\n");
-            buffer = lines.pop() ?? "";
-            for (const line of lines) {
-                if (line.trim() !== "") {
-                    last = line;
-                    console.log(`      ${line}`);
-                }
-            }
-        });
-        child.once("exit", (code) => {
-            if (buffer.trim() !== "") {
-                last = buffer.trim();
-            }
-            if (code === 0) {
-                resolve(last.trim());
-            } else {
-                reject(new Error(`${path.basename(command)} ${args.map((a) => path.basename(a)).join(" ")} exited ${code}; its output is in ${logFile}`));
-            }
-        });
+/**
+ * The mailer's API address (SENDGRID_API_URL, which the mailer reads and the stack has no setting
+ * for yet) added to the alert settings ConfigMap, pointing at the fake SendGrid.
+ */
+function mailerAddress(sendgridUrl: () => string): () => void {
+    return () => pulumi.runtime.registerStackTransformation((args) => {
+        if (args.type === "kubernetes:core/v1:ConfigMap" && args.props.data !== undefined) {
+            return {
+                props: { ...args.props, data: pulumi.output(args.props.data).apply((data: Record<string, string>) =>
+                    ("ALERT_TO" in data ? { ...data, SENDGRID_API_URL: sendgridUrl() } : data)) },
+                opts: args.opts,
+            };
+        }
+        return undefined;
     });
 }
 
-/** Copies the project (without node_modules, state, VCS or e2e) into the run's directory. */
-function copyProject(to: string): void {
-    const skip = new Set(["node_modules", ".git", ".pulumi-state", "e2e"]);
-    fs.cpSync(ROOT, to, { recursive: true, filter: (source) => !skip.has(path.relative(ROOT, source).split(path.sep)[0]) });
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(to, "node_modules"));
-}
-
-/**
- * The project copy's index.ts as an inline program (see e2e/run.ts for why), with one addition of
- * the e2e's: the mailer's API address (SENDGRID_API_URL, which the mailer reads and the stack has
- * no setting for yet) is added to the alert settings ConfigMap, pointing at the fake SendGrid.
- */
-function programIn(project: string, sendgridUrl: () => string): () => Promise<Record<string, unknown>> {
-    return async () => {
-        for (const file of Object.keys(require.cache).filter((key) => key.startsWith(`${project}/`))) {
-            delete require.cache[file];
-        }
-        pulumi.runtime.registerStackTransformation((args) => {
-            if (args.type === "kubernetes:core/v1:ConfigMap" && args.props.data !== undefined) {
-                return {
-                    props: { ...args.props, data: pulumi.output(args.props.data).apply((data: Record<string, string>) =>
-                        ("ALERT_TO" in data ? { ...data, SENDGRID_API_URL: sendgridUrl() } : data)) },
-                    opts: args.opts,
-                };
-            }
-            return undefined;
-        });
-        return require(path.join(project, "index.ts"));
-    };
+/** Runs a script, printing its stdout lines as they come (progress), and returns its last line. */
+async function runWithProgress(command: string, args: string[], logFile: string): Promise<string> {
+    const stdout = await runStreaming(command, args, { onLine: (line) => console.log(`      ${line}`), logFile });
+    return stdout.trim().split("\n").pop() as string;
 }
 
 /**
@@ -290,7 +225,7 @@ async function main(): Promise<number> {
             images = Object.fromEntries(fs.readFileSync(imagesList, "utf8").trim().split("\n").map((line) => line.split(" ")[1])
                 .map((ref) => [ref.split("/").pop()?.split(":")[0] === "postgres" && ref.endsWith("-b") ? "postgresAlt" : ref.split("/").pop()?.split(":")[0], ref]));
             const pulumiCommand = await PulumiCommand.get({ root: path.dirname(binDir), skipVersionCheck: true });
-            stack = await LocalWorkspace.createStack({ stackName: STACK, projectName: PROJECT, program: programIn(project, () => `http://${NETWORK.address}:${relay?.port}`) },
+            stack = await LocalWorkspace.createStack({ stackName: STACK, projectName: PROJECT, program: programIn(project, mailerAddress(() => `http://${NETWORK.address}:${relay?.port}`)) },
                 { workDir: project, pulumiCommand, envVars: engineEnv });
             const plain = { dbName: DB.name, dbUser: DB.user, namespace: NAMESPACE, serviceType: "ClusterIP", alertTo: "ops@example.com", alertFrom: "alerts@example.com",
                 dbHost: "127.0.0.1", dbPort: String(forward.port), image: images.postgres, alertImage: images.node, watcherNotReadySeconds: "10", allowDataDeletion: "true" };
@@ -562,20 +497,18 @@ async function main(): Promise<number> {
             assert.deepStrictEqual(problems, [], "the host is as it was");
         }, true);
     }
-    const passed = outcomes.filter((o) => o.ok).length;
-    const skipped = outcomes.filter((o) => o.error?.startsWith("skipped")).length;
-    const total = outcomes.reduce((sum, o) => sum + o.seconds, 0).toFixed(1);
-    if (passed === outcomes.length && !process.env.E2E_KEEP) {
+    const { allPassed, seconds, closing } = tally();
+    if (allPassed && !process.env.E2E_KEEP) {
         fs.rmSync(tmp, { recursive: true, force: true });
-        console.log(`\nnode run wall time ${total} s; its directory is removed (E2E_KEEP=1 keeps it)`);
+        console.log(`\nnode run wall time ${seconds} s; its directory is removed (E2E_KEEP=1 keeps it)`);
     } else {
-        console.log(`\nnode run wall time ${total} s; logs kept in ${logDir}`);
+        console.log(`\nnode run wall time ${seconds} s; logs kept in ${logDir}`);
     }
     if (figures.length > 0) {
         console.log(`figures:\n${figures.map((f) => `  ${f}`).join("\n")}`);
     }
-    console.log(`${passed} passed, ${outcomes.length - passed - skipped} failed${skipped ? `, ${skipped} skipped` : ""}`);
-    return passed === outcomes.length ? 0 : 1;
+    console.log(closing);
+    return allPassed ? 0 : 1;
 }
 
 main().then((code) => process.exit(code), (error) => {
