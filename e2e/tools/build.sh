@@ -192,19 +192,21 @@ if want pulumi-resource-kubernetes; then
     "$(modfile_with pulumi-resource-kubernetes "$mod => $src")"
 fi
 
+# The version every Kubernetes binary reports, as the release build stamps it (hack/lib/version.sh).
+kube_ldflags() {
+  local p minor=${KUBERNETES_VERSION#*.} flags=""
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $p.gitVersion=v$KUBERNETES_VERSION -X $p.gitMajor=${KUBERNETES_VERSION%%.*}"
+    flags+=" -X $p.gitMinor=${minor%%.*} -X $p.buildDate=$KUBERNETES_BUILD_DATE"
+  done
+  echo "$flags"
+}
+
 # --- Kubernetes control plane -------------------------------------------------
 if want kube-apiserver || want kube-controller-manager || want kube-scheduler || want kubectl; then
   check_pin kube k8s.io/kubernetes "v$KUBERNETES_VERSION"
-  kube_ld=""
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    kube_ld+=" -X $p.gitVersion=v$KUBERNETES_VERSION"
-    kube_ld+=" -X $p.gitMajor=${KUBERNETES_VERSION%%.*}"
-    minor=${KUBERNETES_VERSION#*.}
-    kube_ld+=" -X $p.gitMinor=${minor%%.*}"
-    kube_ld+=" -X $p.buildDate=$KUBERNETES_BUILD_DATE"
-  done
   for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    build_go "$c" "v$KUBERNETES_VERSION" kube "k8s.io/kubernetes/cmd/$c" "$kube_ld"
+    build_go "$c" "v$KUBERNETES_VERSION" kube "k8s.io/kubernetes/cmd/$c" "$(kube_ldflags)"
   done
 fi
 
@@ -282,16 +284,8 @@ if want kubelet || want kube-proxy || want pause; then
   check_pin kube-node k8s.io/kubernetes "v$KUBERNETES_VERSION"
 fi
 if want kubelet || want kube-proxy; then
-  node_ld=""
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    node_ld+=" -X $p.gitVersion=v$KUBERNETES_VERSION"
-    node_ld+=" -X $p.gitMajor=${KUBERNETES_VERSION%%.*}"
-    minor=${KUBERNETES_VERSION#*.}
-    node_ld+=" -X $p.gitMinor=${minor%%.*}"
-    node_ld+=" -X $p.buildDate=$KUBERNETES_BUILD_DATE"
-  done
   for c in kubelet kube-proxy; do
-    build_go "$c" "v$KUBERNETES_VERSION" kube-node "k8s.io/kubernetes/cmd/$c" "$node_ld"
+    build_go "$c" "v$KUBERNETES_VERSION" kube-node "k8s.io/kubernetes/cmd/$c" "$(kube_ldflags)"
   done
 fi
 
