@@ -4,8 +4,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Candidate, candidate, LEGACY_QUIET_MS, makeRunDir, mountPointsUnder, OWNER_FILE, processesUsing, removeRunDir, verdict } from "./runDirs";
+import { STARTED_AT } from "../testing/clock";
 
-const NOW = Date.parse("2026-12-06T12:00:00Z");
+const NOW = STARTED_AT;
 const ENDED: Candidate = { path: "/tmp/workshop-e2e-a1B2c3", kind: "directory", mine: true, owner: { pid: 4242, running: false }, usedBy: [], mounts: [], lastChangeMs: NOW - 60_000 };
 
 describe("which e2e run directories `npm run test:e2e:clean` removes", () => {
