@@ -54,7 +54,7 @@ const postgres = new PostgresInstance("postgres", {
     },
 });
 
-const endpoint = postgres.endpointFor({ host: settings.schema.host, port: settings.schema.port });
+const endpoint = postgres.endpointFor(settings.schema.route);
 
 const schema = new WorkshopSchema("workshop", {
     endpoint,

@@ -87,6 +87,13 @@ export function readDatabase(reader: Reader): DatabaseSettings & { readonly serv
 
     const resources = readResources(reader);
     const allowedCidrs = reader.list("allowedCidrs", "a list of CIDRs such as [\"10.0.0.0/8\"] or 10.0.0.0/8,fd00::/8", cidrProblem);
+    if (serviceType === "LoadBalancer" && allowedCidrs.length === 0) {
+        // The load balancer's source ranges come from this list; an empty one would publish the superuser to every address.
+        reader.say("allowedCidrs", "missing; a LoadBalancer admits only the networks listed here (its loadBalancerSourceRanges), " +
+            "so list those that may connect, for example your own address as [\"203.0.113.7/32\"], or [\"0.0.0.0/0\"] to publish it " +
+            "to every IPv4 address on purpose. Without serviceType LoadBalancer the deploying machine reaches PostgreSQL through the tunnel " +
+            "and nothing is published");
+    }
     const allowedNamespaces = reader.list("allowedNamespaces", "a list of namespace names such as [\"apps\"] or apps,jobs",
         (item) => (dnsLabelValid(item) ? undefined : `${quote(item)} is not a namespace name`));
 

@@ -84,7 +84,7 @@ describe("every default and limit, said once", () => {
     }
 
     it("the parser applies those defaults to a stack that sets only what is required", () => {
-        const required: Record<string, string> = { dbName: "WORKSHOP", serviceType: "LoadBalancer", alertTo: "ops@example.com", alertFrom: "alerts@example.com" };
+        const required: Record<string, string> = { dbName: "WORKSHOP", alertTo: "ops@example.com", alertFrom: "alerts@example.com" };
         const settings = parseSettings({
             get: (key) => required[key],
             hasSecret: (key) => ["dbPassword", "appPassword", "backupPassword"].includes(key),
@@ -100,9 +100,9 @@ describe("every default and limit, said once", () => {
             backupEnabled: settings.backup.enabled, backupSchedule: settings.backup.schedule, backupKeep: settings.backup.keep,
             backupStorageSize: settings.backup.storageSize, backupUser: settings.backup.user,
             publicCredentials: settings.exposure.publicCredentials.length > 0, clusterIsPrivate: settings.exposure.clusterIsPrivate,
+            serviceType: settings.serviceType, tunnelPort: settings.schema.route.via === "tunnel" ? settings.schema.route.port : settings.schema.route,
         };
-        // serviceType is required here (ClusterIP would need dbHost); its default is checked by the tables above.
-        const defaults = Object.entries(KEYS).filter(([key, spec]) => spec.default !== undefined && key !== "serviceType");
+        const defaults = Object.entries(KEYS).filter(([, spec]) => spec.default !== undefined);
         assert.deepStrictEqual(Object.keys(applied).sort(), defaults.map(([key]) => key).sort(), "every default is looked at");
         for (const [key, spec] of defaults) {
             assert.strictEqual(String(applied[key]), spec.default, key);

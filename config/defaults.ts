@@ -8,7 +8,7 @@ import { ALERT_DEADLINE_SECONDS, NOT_READY_SECONDS } from "../alerting/src/contr
 import type { QuantityBounds } from "./values";
 
 export type ServiceType = "ClusterIP" | "NodePort" | "LoadBalancer";
-/** The local end of the port-forward that messages and the README suggest: 5432 may be a local PostgreSQL's. */
+/** The tunnel's local port (tunnelPort's default), and any port-forward's: 5432 may be a local PostgreSQL's. */
 export const FORWARD_PORT = 15432;
 
 export const SERVICE_TYPES: readonly ServiceType[] = ["ClusterIP", "NodePort", "LoadBalancer"];
@@ -55,6 +55,8 @@ export interface Range {
 export const LIMITS = {
     nodePort: { min: 30000, max: 32767 } as Range,
     dbPort: { min: 1, max: 65535 } as Range,
+    /** Not a privileged port: the tunnel runs as the deploying user. */
+    tunnelPort: { min: 1024, max: 65535 } as Range,
     alertDeadlineSeconds: ALERT_DEADLINE_SECONDS as Range,
     watcherNotReadySeconds: NOT_READY_SECONDS as Range,
     backupKeep: { min: 1, max: 100 } as Range,
@@ -107,6 +109,7 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
     // Reaching the database, and the schema.
     dbHost: {},
     dbPort: { range: LIMITS.dbPort },
+    tunnelPort: { default: text(FORWARD_PORT), range: LIMITS.tunnelPort },
     sslMode: { default: DEFAULTS.sslMode },
     appUser: { default: DEFAULTS.appUser },
     appPassword: { secret: true },

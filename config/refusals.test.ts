@@ -21,7 +21,7 @@ interface Stack {
 }
 
 const VALID = {
-    plain: { dbName: "WORKSHOP", serviceType: "LoadBalancer", alertTo: "ops@example.com", alertFrom: "alerts@example.com" },
+    plain: { dbName: "WORKSHOP", alertTo: "ops@example.com", alertFrom: "alerts@example.com" },
     secrets: { dbPassword: "a-password", appPassword: "an-app-password", backupPassword: "a-backup-password" },
 };
 const LOCAL: ClusterLocality = { local: true, description: "context \"kind-kind\" (API server 127.0.0.1): the API server is on this machine" };

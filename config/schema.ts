@@ -1,6 +1,7 @@
 /** Reaching the database from the deploying machine, and the schema, its application role and its password. */
 import { passwordProblem, roleProblem } from "./database";
 import { DEFAULTS, FORWARD_PORT, ServiceType, SSL_MODES } from "./defaults";
+import { databaseRoute } from "./route";
 import { Reader } from "./reader";
 import type { SchemaSettings } from "./types";
 import { hostProblem, PG_IDENTIFIER, RESERVED_NAMES, RESERVED_PREFIX } from "./values";
@@ -20,18 +21,12 @@ function schemaProblem(name: string): string | undefined {
 }
 
 /** `serviceType` undefined: it was refused, so the checks that depend on it are skipped. */
-export function readSchema(reader: Reader, serviceType: ServiceType | undefined, dbUser: string, namespace: string): SchemaSettings {
+export function readSchema(reader: Reader, serviceType: ServiceType | undefined, dbUser: string): SchemaSettings {
     const dbHost = reader.get("dbHost");
     if (dbHost !== undefined) {
         reader.text("dbHost", dbHost, hostProblem);
     }
     const dbPort = reader.integer("dbPort", "a TCP port");
-    if (serviceType === "ClusterIP" && dbHost === undefined) {
-        reader.say("dbHost", "missing; a ClusterIP Service is not reachable from the deploying machine, " +
-            `so set dbHost and dbPort to an address that reaches PostgreSQL, for example 127.0.0.1 and ${FORWARD_PORT} with ` +
-            `\`kubectl -n ${namespace} port-forward svc/postgres ${FORWARD_PORT}:5432\` in another terminal (not local port 5432, which a ` +
-            "PostgreSQL of your own may hold), or choose serviceType NodePort or LoadBalancer");
-    }
     if (serviceType === "NodePort" && dbHost === undefined) {
         reader.say("dbHost", "missing; with serviceType NodePort set dbHost to a node address " +
             "that the deploying machine reaches, for example 127.0.0.1 on Docker Desktop or the output of `minikube ip`");
@@ -42,9 +37,9 @@ export function readSchema(reader: Reader, serviceType: ServiceType | undefined,
     }
     const schemaName = reader.text("schemaName", DEFAULTS.schemaName, schemaProblem);
     reader.secret("appPassword", "the password of the application role", { required: true, check: passwordProblem });
+    const tunnelPort = reader.integer("tunnelPort", "a local TCP port for the tunnel") ?? FORWARD_PORT;
     return {
-        host: dbHost,
-        port: dbPort,
+        route: databaseRoute({ serviceType: serviceType ?? DEFAULTS.serviceType, dbHost, dbPort, tunnelPort }),
         sslMode: reader.oneOf("sslMode", SSL_MODES, DEFAULTS.sslMode) ?? DEFAULTS.sslMode,
         appUser,
         schemaName,

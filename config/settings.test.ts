@@ -4,7 +4,6 @@ import { ConfigError, ConfigSource, DEFAULTS, parseSettings } from "./settings";
 const SECRET_KEYS = ["dbPassword", "appPassword", "backupPassword"];
 const VALID: Record<string, string> = {
     dbName: "WORKSHOP",
-    serviceType: "LoadBalancer",
     alertTo: "ops@example.com",
     alertFrom: "alerts@example.com",
 };
@@ -141,11 +140,28 @@ describe("config parsing", () => {
         assertOneProblem({ dbHost: "127.0.0.1", dbPort: "54.32" }, /^workshop-postgres:dbPort: /);
     });
 
-    it("a ClusterIP or NodePort Service needs dbHost, since the deploying machine cannot reach it otherwise", () => {
-        assertOneProblem({ serviceType: "ClusterIP" },
-            /^workshop-postgres:dbHost: missing; a ClusterIP Service is not reachable.*set dbHost and dbPort.*127\.0\.0\.1 and 15432 with `kubectl -n workshop port-forward svc\/postgres 15432:5432`/);
+    it("the deploying machine goes through the tunnel unless dbHost or a LoadBalancer says otherwise", () => {
+        const route = (changes: Record<string, string>) => parseSettings(source({ ...VALID, ...changes })).schema.route;
+        assert.deepStrictEqual(route({}), { via: "tunnel", port: 15432 }, "the default: ClusterIP and the tunnel");
+        assert.deepStrictEqual(route({ tunnelPort: "25432" }), { via: "tunnel", port: 25432 });
+        assert.deepStrictEqual(route({ dbHost: "db.example.com", dbPort: "6432" }), { via: "address", host: "db.example.com", port: 6432 });
+        assert.deepStrictEqual(route({ serviceType: "LoadBalancer", allowedCidrs: "203.0.113.7/32" }), { via: "loadBalancer", port: undefined });
+        assert.deepStrictEqual(route({ serviceType: "NodePort", dbHost: "192.168.49.2" }), { via: "address", host: "192.168.49.2", port: undefined });
+    });
+
+    it("a NodePort Service needs dbHost, since the deploying machine cannot know a node's address", () => {
         assertOneProblem({ serviceType: "NodePort" }, /^workshop-postgres:dbHost: missing; with serviceType NodePort set dbHost to a node address/);
-        assert.strictEqual(problemsWith({ serviceType: "ClusterIP", dbHost: "127.0.0.1", dbPort: "15432" }).length, 0);
+    });
+
+    it("a tunnel port that is not a local unprivileged port is refused", () => {
+        assertOneProblem({ tunnelPort: "80" }, /^workshop-postgres:tunnelPort: expected a local TCP port for the tunnel: a whole number from 1024 to 65535; got "80"/);
+        assertOneProblem({ tunnelPort: "15432x" }, /^workshop-postgres:tunnelPort: /);
+    });
+
+    it("a LoadBalancer is never published to every address unless asked for by name", () => {
+        assertOneProblem({ serviceType: "LoadBalancer" },
+            /^workshop-postgres:allowedCidrs: missing; a LoadBalancer admits only the networks listed here \(its loadBalancerSourceRanges\).*\["0\.0\.0\.0\/0"\] to publish it/);
+        assert.strictEqual(problemsWith({ serviceType: "LoadBalancer", allowedCidrs: "0.0.0.0/0" }).length, 0);
     });
 
     it("a nodePort with a ClusterIP Service is refused", () => {

@@ -34,7 +34,7 @@ export function parseSettings(source: ConfigSource, options: ParseOptions = {}):
     const reader = new Reader(source);
     refuseUnknownKeys(reader);
     const { serviceTypeValid, ...database } = readDatabase(reader);
-    const schema = readSchema(reader, serviceTypeValid ? database.serviceType : undefined, database.dbUser, database.namespace);
+    const schema = readSchema(reader, serviceTypeValid ? database.serviceType : undefined, database.dbUser);
     const exposure = readExposure(reader);
     const alert = readAlerts(reader, exposure);
     const watcher = readWatcher(reader);

@@ -1,5 +1,6 @@
 /** The shape of the stack's settings, what the parser reads them from, and how it refuses them. */
 import type { ServiceType, SslMode } from "./defaults";
+import type { DatabaseRoute } from "./route";
 
 export const PROJECT = "workshop-postgres";
 
@@ -35,9 +36,8 @@ export interface Settings {
 }
 
 export interface SchemaSettings {
-    /** Address the deploying machine uses to reach PostgreSQL; undefined: what the Service exposes. */
-    readonly host?: string;
-    readonly port?: number;
+    /** How the deploying machine reaches PostgreSQL: the tunnel unless dbHost or a LoadBalancer says otherwise. */
+    readonly route: DatabaseRoute;
     readonly sslMode: SslMode;
     readonly appUser: string;
     readonly schemaName: string;

@@ -5,7 +5,7 @@ import {
     DATA_MOUNT, INITDB_ARGS, lifecycleBudgetProblems, PGDATA, POSTGRES_BUDGET, POSTGRES_UID, SHUTDOWN_SECONDS, STARTUP_SECONDS,
 } from "./postgresSpec";
 import { devStack } from "../testing/devStack";
-import { LOAD_BALANCER_IP, ProgramRun, runProgram, secretPaths, valueOf } from "../testing/program";
+import { ProgramRun, runProgram, secretPaths, valueOf } from "../testing/program";
 
 const PVC = "kubernetes:core/v1:PersistentVolumeClaim";
 const SECRET = "kubernetes:core/v1:Secret";
@@ -146,7 +146,8 @@ describe("the dev stack under mocks", () => {
     it("selects the pod's labels in the Service and exposes the named port 5432", () => {
         const service = run.one(SERVICE).inputs;
         const deployment = run.deployment("postgres").inputs;
-        assert.strictEqual(service.spec.type, "LoadBalancer");
+        assert.strictEqual(service.spec.type, "ClusterIP", "published nowhere: the deploying machine goes through the tunnel");
+        assert.strictEqual(service.spec.loadBalancerSourceRanges, undefined);
         for (const [key, value] of Object.entries(service.spec.selector)) {
             assert.strictEqual(deployment.spec.template.metadata.labels[key], value);
         }
@@ -157,13 +158,23 @@ describe("the dev stack under mocks", () => {
         assert.ok(postgresContainer(run).ports.some((p: any) => p.name === "postgresql" && p.containerPort === 5432));
     });
 
-    it("lets only the own namespace and the configured CIDRs reach port 5432", () => {
+    it("lets only the own namespace and the configured CIDRs reach port 5432", async () => {
         const policy = run.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs;
         assert.deepStrictEqual(policy.spec.podSelector.matchLabels, run.one(SERVICE).inputs.spec.selector);
         assert.deepStrictEqual(policy.spec.policyTypes, ["Ingress"]);
         assert.strictEqual(policy.spec.ingress.length, 1);
         assert.deepStrictEqual(policy.spec.ingress[0].ports, [{ port: 5432, protocol: "TCP" }]);
-        assert.deepStrictEqual(policy.spec.ingress[0].from, [{ podSelector: {} }, { ipBlock: { cidr: "0.0.0.0/0" } }]);
+        assert.deepStrictEqual(policy.spec.ingress[0].from, [{ podSelector: {} }]);
+        const opened = await runProgram({ ...config, allowedCidrs: "10.1.0.0/16" }, secretKeys);
+        assert.deepStrictEqual(opened.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs.spec.ingress[0].from,
+            [{ podSelector: {} }, { ipBlock: { cidr: "10.1.0.0/16" } }]);
+    });
+
+    it("a LoadBalancer admits only allowedCidrs, and keeps the client's address so that the NetworkPolicy sees it", async () => {
+        const published = await runProgram({ ...config, serviceType: "LoadBalancer", allowedCidrs: "203.0.113.0/24,2001:db8::/32" }, secretKeys);
+        const spec = published.one(SERVICE).inputs.spec;
+        assert.deepStrictEqual(spec.loadBalancerSourceRanges, ["203.0.113.0/24", "2001:db8::/32"]);
+        assert.strictEqual(spec.externalTrafficPolicy, "Local");
     });
 
     it("exports where to connect, with the connection string as a secret and the password nowhere else", async () => {
@@ -181,7 +192,8 @@ describe("the dev stack under mocks", () => {
         assert.strictEqual(values.user, "postgres");
         assert.strictEqual(values.connectionString, "postgresql://postgres:Aw3s0m3@postgres.workshop.svc.cluster.local:5432/WORKSHOP");
         assert.strictEqual(await pulumi.isSecret(run.outputs.connectionString), true);
-        assert.strictEqual(values.externalHost, LOAD_BALANCER_IP);
+        assert.strictEqual(values.externalHost, "127.0.0.1", "the tunnel's end");
+        assert.strictEqual(values.externalPort, 15432);
     });
 });
 

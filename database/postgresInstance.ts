@@ -2,7 +2,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { adoptionProblem, OWNER_ANNOTATION, RetainedObject } from "../kube/adoption";
 import { ClusterReader, clusterReader, ClusterTarget, loadBalancerAddress } from "../kube/clusterReader";
-import { databaseEndpoint, Endpoint, EndpointOverride } from "../kube/endpoint";
+import { DatabaseRoute, TUNNEL_HOST } from "../config/route";
+import { databaseEndpoint, Endpoint } from "../kube/endpoint";
 import {
     commonLabels, CONTAINER_NAME, podLabels, PORT_NAME, POSTGRES_PORT, postgresPodSpec, settingsData,
 } from "./postgresSpec";
@@ -208,6 +209,11 @@ export class PostgresInstance extends pulumi.ComponentResource {
             },
             spec: {
                 type: serviceType,
+                ...(serviceType === "LoadBalancer" ? {
+                    loadBalancerSourceRanges: [...allowedCidrs],
+                    // Keeps the client's address, so that the NetworkPolicy's ipBlocks (the same CIDRs) see who connects, not a node.
+                    externalTrafficPolicy: "Local",
+                } : {}),
                 selector: this.podLabels,
                 ports: [{
                     name: PORT_NAME,
@@ -254,13 +260,16 @@ export class PostgresInstance extends pulumi.ComponentResource {
     }
 
     /**
-     * Where a machine outside the cluster reaches PostgreSQL: `override` when set, else what the
-     * Service exposes (a LoadBalancer's address is read from the cluster, waiting while a controller works on it).
+     * Where the deploying machine reaches PostgreSQL on `route`: the tunnel's fixed local end, the
+     * address the user gives, or a LoadBalancer's address read from the cluster (waiting while a
+     * controller works on it). The tunnel's end is known at preview, so the provider's settings never change.
      */
-    public endpointFor(override: EndpointOverride): pulumi.Output<Endpoint> {
-        const lookUp = override.host === undefined && this.serviceType === "LoadBalancer";
+    public endpointFor(route: DatabaseRoute): pulumi.Output<Endpoint> {
+        if (route.via === "tunnel") {
+            return pulumi.output({ host: TUNNEL_HOST, port: route.port });
+        }
         const endpoint = pulumi.all([this.service.metadata, this.service.spec]).apply(async ([metadata, spec]) => {
-            const found = lookUp
+            const found = route.via === "loadBalancer"
                 ? await loadBalancerAddress(await clusterReader(this.cluster), { namespace: metadata.namespace, name: metadata.name }, pulumi.runtime.isDryRun())
                 : undefined;
             if (found?.kind === "fail") {
@@ -269,7 +278,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
             if (found?.kind === "unknown") {
                 return undefined;
             }
-            return databaseEndpoint(override, {
+            return databaseEndpoint({ host: route.via === "address" ? route.host : undefined, port: route.port }, {
                 type: this.serviceType,
                 port: this.port,
                 nodePort: spec.ports[0]?.nodePort,

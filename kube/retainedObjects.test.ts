@@ -56,7 +56,7 @@ describe("objects that destroy keeps are taken over again only by the stack that
         });
 
         it("does not let the provider wait for a load balancer address; the program waits, bounded", async () => {
-            const run = await runProgram(config, secretKeys);
+            const run = await runProgram({ ...config, serviceType: "LoadBalancer", allowedCidrs: "203.0.113.0/24" }, secretKeys);
             assert.strictEqual(run.one("kubernetes:core/v1:Service").inputs.metadata.annotations["pulumi.com/skipAwait"], "true");
             const nodePort = await runProgram({ ...config, serviceType: "NodePort", dbHost: "192.0.2.7" }, secretKeys);
             assert.strictEqual(nodePort.one("kubernetes:core/v1:Service").inputs.metadata.annotations, undefined, "other types keep the provider's await");

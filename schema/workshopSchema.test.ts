@@ -13,10 +13,10 @@ describe("the WORKSHOP schema under mocks", () => {
         run = await runProgram(config, secretKeys);
     });
 
-    it("points an explicit postgresql provider at what the LoadBalancer exposes, as the superuser", () => {
+    it("points an explicit postgresql provider at the tunnel's fixed end, as the superuser", () => {
         const provider = run.one(PROVIDER).inputs;
-        assert.strictEqual(provider.host, LOAD_BALANCER_IP);
-        assert.strictEqual(Number(provider.port), 5432);
+        assert.strictEqual(provider.host, "127.0.0.1");
+        assert.strictEqual(Number(provider.port), 15432);
         assert.strictEqual(provider.username, "postgres");
         assert.strictEqual(provider.database, "WORKSHOP");
         assert.strictEqual(provider.sslmode, "disable");
@@ -63,7 +63,7 @@ describe("the WORKSHOP schema under mocks", () => {
         assert.deepStrictEqual(secretPaths(migrations.rawInputs), ["connection"]);
         assert.deepStrictEqual(migrations.opts.additionalSecretOutputs, ["connection"]);
         assert.deepStrictEqual({ ...migrations.inputs.connection, password: "…" }, {
-            host: LOAD_BALANCER_IP, port: 5432, user: "postgres", password: "…", database: "WORKSHOP", sslMode: "disable",
+            host: "127.0.0.1", port: 15432, user: "postgres", password: "…", database: "WORKSHOP", sslMode: "disable",
         });
         const dependencies = migrations.opts.dependsOn as unknown[];
         for (const type of ["postgresql:index/defaultPrivileges:DefaultPrivileges"]) {
@@ -102,5 +102,8 @@ describe("the WORKSHOP schema under mocks", () => {
         assert.strictEqual(Number(forwarded.one(PROVIDER).inputs.port), 15432);
         assert.strictEqual(forwarded.one(PROVIDER).inputs.sslmode, "require");
         assert.strictEqual(forwarded.one(DYNAMIC).inputs.connection.sslMode, "require");
+        const published = await runProgram({ ...config, serviceType: "LoadBalancer", allowedCidrs: "203.0.113.0/24" }, secretKeys);
+        assert.strictEqual(published.one(PROVIDER).inputs.host, LOAD_BALANCER_IP, "an opted-in LoadBalancer: its address");
+        assert.strictEqual(Number(published.one(PROVIDER).inputs.port), 5432);
     });
 });

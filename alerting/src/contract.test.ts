@@ -5,7 +5,7 @@ import { readMailerSettings } from "./settings";
 
 describe("the contract across the pod boundary", () => {
     const stackAccepts = (key: string, value: string) => {
-        const values: Record<string, string> = { dbName: "WORKSHOP", serviceType: "LoadBalancer", alertTo: "ops@example.com", alertFrom: "alerts@example.com", [key]: value };
+        const values: Record<string, string> = { dbName: "WORKSHOP", alertTo: "ops@example.com", alertFrom: "alerts@example.com", [key]: value };
         try {
             parseSettings({ get: (k) => values[k], hasSecret: (k) => ["dbPassword", "appPassword", "backupPassword"].includes(k) });
             return true;
