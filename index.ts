@@ -7,6 +7,7 @@ import { WorkshopSchema } from "./schema/workshopSchema";
 import { alertDelivery as deliveryOf } from "./config/alerts";
 import { pulumiConfigSource, sendgridApiKey } from "./config/pulumiSource";
 import { ConfigError, parseSettings } from "./config/settings";
+import { DATABASE_SERVICE } from "./config/route";
 import { clusterLocality } from "./kube/localCluster";
 import { refusing } from "./kube/refusal";
 import { readSqlFiles } from "./schema/sqlFiles";
@@ -28,7 +29,7 @@ if (delivery.warning) {
 const sqlFiles = refusing(() => readSqlFiles(path.join(__dirname, "sql")), MigrationPlanError);
 const dbPassword = config.requireSecret("dbPassword");
 
-const postgres = new PostgresInstance("postgres", {
+const postgres = new PostgresInstance(DATABASE_SERVICE, {
     namespace: settings.namespace,
     createNamespace: settings.createNamespace,
     dbUser: settings.dbUser,

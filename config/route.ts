@@ -5,6 +5,9 @@
  */
 import type { ServiceType } from "./defaults";
 
+/** The database's instance and Service name (index.ts); the tunnel forwards to the Ready pod behind it. */
+export const DATABASE_SERVICE = "postgres";
+
 /** The tunnel's local end: loopback only, so nothing else on the machine or its network reaches it. */
 export const TUNNEL_HOST = "127.0.0.1";
 

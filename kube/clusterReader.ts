@@ -134,9 +134,14 @@ export function loadKubeconfig(Config: typeof KubeConfig, target: ClusterTarget,
     };
 }
 
-async function kubeReader(target: ClusterTarget): Promise<ClusterReader> {
+/**
+ * The kubeconfig of `target`, set to the cluster and credentials the Kubernetes provider uses, with
+ * the credential already obtained; a problem (no kubeconfig, an unknown context, a failing exec
+ * plugin) is thrown as one refusal that says what to do.
+ */
+export async function kubeConfigFor(target: ClusterTarget): Promise<{ config: KubeConfig; endpoint: Endpoint }> {
     // An ES module: loaded only when a real cluster is read, so mocked runs never pay for it.
-    const { KubeConfig: Config, CoreV1Api: Api } = await import("@kubernetes/client-node");
+    const { KubeConfig: Config } = await import("@kubernetes/client-node");
     const { config, state } = loadKubeconfig(Config, target);
     const problem = kubeconfigProblem(state);
     if (problem !== undefined) {
@@ -161,6 +166,12 @@ async function kubeReader(target: ClusterTarget): Promise<ClusterReader> {
     } catch (error) {
         throw refusal(credentialProblem(error, endpoint));
     }
+    return { config, endpoint };
+}
+
+async function kubeReader(target: ClusterTarget): Promise<ClusterReader> {
+    const { CoreV1Api: Api } = await import("@kubernetes/client-node");
+    const { config, endpoint } = await kubeConfigFor(target);
     /** The object, or undefined when the cluster has none such yet (a 404). */
     const orUndefined = async <T>(read: Read, reading: Promise<T>): Promise<T | undefined> => {
         try {

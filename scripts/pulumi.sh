@@ -23,4 +23,14 @@ if [ "$stack" = dev ] && [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUM
 fi
 
 pulumi stack select "$stack" --create --secrets-provider passphrase --non-interactive >/dev/null
-exec pulumi "$@" --stack "$stack"
+
+# The commands that connect to PostgreSQL run inside the tunnel (tunnel/main.ts): the API server's
+# port-forward to the Ready pod on 127.0.0.1:<tunnelPort>, for as long as the command runs, so that
+# the deletes the engine makes after the program has ended reach the database too.
+# `npm run tunnel` runs it alone, for `pulumi` run by hand in another terminal.
+tunnel=(node "$PWD/node_modules/ts-node/dist/bin.js" --transpile-only "$PWD/tunnel/main.ts" --stack "$stack")
+case "${1:-}" in
+    tunnel) exec "${tunnel[@]}" ;;
+    preview | up | update | refresh | destroy | import | watch) exec "${tunnel[@]}" -- pulumi "$@" --stack "$stack" ;;
+    *) exec pulumi "$@" --stack "$stack" ;;
+esac
