@@ -43,11 +43,9 @@ export function loadBalancerVerdict(service: ServiceId, seen: LoadBalancerObserv
             message: `the LoadBalancer Service ${id} has no address after ${Math.round(seen.ageSeconds)} s and no load-balancer controller ` +
                 "has acted on it: this cluster has none (kind, or minikube without a tunnel). Either give it one " +
                 "(`minikube tunnel` in another terminal, cloud-provider-kind, or MetalLB) and run `npm run up` again, " +
-                `or reach PostgreSQL through a port-forward: \`kubectl -n ${service.namespace} port-forward svc/${service.name} ${FORWARD_PORT}:5432\` ` +
-                `in another terminal (local port ${FORWARD_PORT}, as a PostgreSQL of your own may hold 5432), then ` +
-                `\`npm run pulumi -- config set ${PROJECT}:serviceType ClusterIP\`, ` +
-                `\`npm run pulumi -- config set ${PROJECT}:dbHost 127.0.0.1\` and ` +
-                `\`npm run pulumi -- config set ${PROJECT}:dbPort ${FORWARD_PORT}\`, and run \`npm run up\` again`,
+                `or publish nothing and let \`npm run up\` reach PostgreSQL through its tunnel over the API server ` +
+                `(127.0.0.1:${FORWARD_PORT}): \`npm run pulumi -- config rm ${PROJECT}:serviceType\` (ClusterIP, the default; ` +
+                `keep no ${PROJECT}:dbHost), and run \`npm run up\` again`,
         };
     }
     if (seen.ageSeconds >= LOAD_BALANCER_TIMEOUT_SECONDS) {

@@ -26,7 +26,9 @@ import { KubeApi } from "../kubeApi";
 import { Processes, processesMentioning, run, runStreaming, until } from "../processes";
 import { copyProject, programIn, step, tally } from "../steps";
 import { NETWORK, NODE_NAME, NodeState, prepareNode, startKubelet, startNode, stopKubelet, stopNode, waitForNodeReady } from "./node";
-import { PodForward, startPodForward, startRelay } from "./portForward";
+import { startTunnel, Tunnel } from "../../tunnel/tunnel";
+import { DATABASE_SERVICE } from "../../config/route";
+import { startRelay } from "./portForward";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const STACK = "node";
@@ -155,7 +157,7 @@ async function main(): Promise<number> {
     let imagesList = "";
     let plane: ControlPlane | undefined;
     let node: NodeState | undefined;
-    let forward: PodForward | undefined;
+    let forward: Tunnel | undefined;
     let stack: Stack | undefined;
     const mail = await startFakeSendgrid();
     let relay: { port: number; close(): Promise<void> } | undefined;
@@ -169,7 +171,7 @@ async function main(): Promise<number> {
     const api = () => (plane as ControlPlane).api as KubeApi;
     let dbPassword = DB.password;
     let images: Record<string, string> = {};
-    const superuser = () => ({ host: "127.0.0.1", port: (forward as PodForward).port, user: DB.user, password: dbPassword, database: DB.name, sslMode: "disable" as const });
+    const superuser = () => ({ host: "127.0.0.1", port: (forward as Tunnel).port, user: DB.user, password: dbPassword, database: DB.name, sslMode: "disable" as const });
     const engineLog = (name: string) => ({ onOutput: (text: string) => fs.appendFileSync(path.join(logDir, `pulumi-${name}.log`), text) });
     const postgresPods = async () => (await api().get(`/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=${encodeURIComponent(POSTGRES_SELECTOR)}`)).items as any[];
     const kubectl = (...args: string[]) => run(path.join(binDir, "kubectl"), ["--kubeconfig", (plane as ControlPlane).kubeconfig, ...args]);
@@ -220,15 +222,16 @@ async function main(): Promise<number> {
                 PATH: [binDir, standinDir, path.join(ROOT, "node_modules/.bin"), process.env.PATH].join(":"),
             });
             process.env.KUBECONFIG = (plane as ControlPlane).kubeconfig;
-            forward = await startPodForward(path.join(binDir, "kubectl"), (plane as ControlPlane).kubeconfig, api(), NAMESPACE, POSTGRES_SELECTOR, 5432,
-                (line) => fs.appendFileSync(path.join(logDir, "port-forward.log"), `${line}\n`));
+            // The program's own tunnel, as scripts/pulumi.sh starts it around the CLI; here around the Automation API's operations.
+            forward = await startTunnel({ cluster: { kubeconfig: (plane as ControlPlane).kubeconfig }, namespace: NAMESPACE, service: DATABASE_SERVICE, port: 0,
+                log: (line) => fs.appendFileSync(path.join(logDir, "tunnel.log"), `${line}\n`) });
             images = Object.fromEntries(fs.readFileSync(imagesList, "utf8").trim().split("\n").map((line) => line.split(" ")[1])
                 .map((ref) => [ref.split("/").pop()?.split(":")[0] === "postgres" && ref.endsWith("-b") ? "postgresAlt" : ref.split("/").pop()?.split(":")[0], ref]));
             const pulumiCommand = await PulumiCommand.get({ root: path.dirname(binDir), skipVersionCheck: true });
             stack = await LocalWorkspace.createStack({ stackName: STACK, projectName: PROJECT, program: programIn(project, mailerAddress(() => `http://${NETWORK.address}:${relay?.port}`)) },
                 { workDir: project, pulumiCommand, envVars: engineEnv });
             const plain = { dbName: DB.name, dbUser: DB.user, namespace: NAMESPACE, serviceType: "ClusterIP", alertTo: "ops@example.com", alertFrom: "alerts@example.com",
-                dbHost: "127.0.0.1", dbPort: String(forward.port), image: images.postgres, alertImage: images.node, watcherNotReadySeconds: "10", allowDataDeletion: "true" };
+                tunnelPort: String(forward.port), image: images.postgres, alertImage: images.node, watcherNotReadySeconds: "10", allowDataDeletion: "true" };
             const secret = { dbPassword: DB.password, appPassword: secrets.app, sendgridApiKey: secrets.sendgrid, backupPassword: secrets.backup };
             await stack.setAllConfig(Object.fromEntries([
                 ...Object.entries(plain).map(([key, value]) => [`${PROJECT}:${key}`, { value }]),
