@@ -46,6 +46,19 @@ export const DEFAULTS = {
     clusterIsPrivate: false,
 } as const;
 
+/**
+ * The stack's CA and the server certificate it signs (tls/). The CA outlives many servers: rotated by
+ * hand (docs/tls.md). The server certificate is short enough that a leaked key expires, and every
+ * `up` within `renewDays` of its end issues a new one.
+ */
+export const CERTIFICATES = {
+    caDays: 3650,
+    serverDays: 365,
+    renewDays: 60,
+    /** Bits of the RSA keys: what every PostgreSQL client and OpenSSL security level accepts. */
+    rsaBits: 2048,
+} as const;
+
 /** Inclusive bounds of a whole-number setting. */
 export interface Range {
     readonly min: number;
