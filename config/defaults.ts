@@ -29,7 +29,9 @@ export const DEFAULTS = {
         limits: { cpu: "1", memory: "512Mi" },
     },
     allowDataDeletion: false,
-    sslMode: "disable" as SslMode,
+    tls: true,
+    /** With tls true; with tls false the only mode is disable. */
+    sslMode: "verify-full" as SslMode,
     appUser: "workshop_app",
     schemaName: "workshop",
     alertSubjectPrefix: "[workshop-postgres]",
@@ -120,6 +122,7 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
     // Reaching the database, and the schema.
     dbHost: {},
     dbPort: { range: LIMITS.dbPort },
+    tls: { default: text(DEFAULTS.tls) },
     sslMode: { default: DEFAULTS.sslMode },
     appUser: { default: DEFAULTS.appUser },
     appPassword: { secret: true },

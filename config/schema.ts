@@ -1,6 +1,6 @@
 /** Reaching the database from the deploying machine, and the schema, its application role and its password. */
 import { passwordProblem, roleProblem } from "./database";
-import { DEFAULTS, FORWARD_PORT, ServiceType, SSL_MODES } from "./defaults";
+import { DEFAULTS, FORWARD_PORT, ServiceType } from "./defaults";
 import { Reader } from "./reader";
 import type { SchemaSettings } from "./types";
 import { hostProblem, PG_IDENTIFIER, RESERVED_NAMES, RESERVED_PREFIX } from "./values";
@@ -45,7 +45,6 @@ export function readSchema(reader: Reader, serviceType: ServiceType | undefined,
     return {
         host: dbHost,
         port: dbPort,
-        sslMode: reader.oneOf("sslMode", SSL_MODES, DEFAULTS.sslMode) ?? DEFAULTS.sslMode,
         appUser,
         schemaName,
     };

@@ -50,7 +50,7 @@ describe("config parsing", () => {
         assert.strictEqual(settings.allowDataDeletion, false);
         assert.deepStrictEqual(settings.resources, DEFAULTS.resources);
         assert.deepStrictEqual(settings.allowedCidrs, []);
-        assert.strictEqual(settings.schema.sslMode, "disable");
+        assert.deepStrictEqual(settings.tls, { enabled: true, sslMode: "verify-full" });
         assert.strictEqual(settings.alert.deadlineSeconds, 20);
         assert.strictEqual(settings.alert.sendgridConfigured, false);
         assert.strictEqual(settings.watcher.enabled, true);

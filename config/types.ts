@@ -32,13 +32,20 @@ export interface Settings {
     readonly watcher: WatcherSettings;
     readonly backup: BackupSettings;
     readonly exposure: ExposureSettings;
+    readonly tls: TlsSettings;
+}
+
+export interface TlsSettings {
+    /** The server presents a certificate of the stack's CA and refuses TCP connections without TLS. */
+    readonly enabled: boolean;
+    /** TLS mode of the deploying machine's connections (the postgresql provider, the SQL runner). */
+    readonly sslMode: SslMode;
 }
 
 export interface SchemaSettings {
     /** Address the deploying machine uses to reach PostgreSQL; undefined: what the Service exposes. */
     readonly host?: string;
     readonly port?: number;
-    readonly sslMode: SslMode;
     readonly appUser: string;
     readonly schemaName: string;
 }
