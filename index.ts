@@ -6,12 +6,13 @@ import { PostgresInstance } from "./database/postgresInstance";
 import { WorkshopSchema } from "./schema/workshopSchema";
 import { alertDelivery as deliveryOf } from "./config/alerts";
 import { pulumiConfigSource, sendgridApiKey } from "./config/pulumiSource";
-import { ConfigError, parseSettings } from "./config/settings";
+import { ConfigError, parseSettings, tlsWarning } from "./config/settings";
 import { DATABASE_SERVICE } from "./config/route";
 import { clusterLocality } from "./kube/localCluster";
 import { refusing } from "./kube/refusal";
 import { readSqlFiles } from "./schema/sqlFiles";
 import { MigrationPlanError } from "./schema/sqlPlan";
+import { StackCa } from "./tls/stackCertificates";
 
 const config = new pulumi.Config();
 // The explicit Kubernetes provider and the program's own cluster reads use the cluster the default provider uses.
@@ -26,8 +27,15 @@ const delivery = deliveryOf(settings.alert, settings.exposure);
 if (delivery.warning) {
     pulumi.log.warn(delivery.warning);
 }
+const tlsNotice = tlsWarning(settings.tls);
+if (tlsNotice) {
+    pulumi.log.warn(tlsNotice);
+}
 const sqlFiles = refusing(() => readSqlFiles(path.join(__dirname, "sql")), MigrationPlanError);
 const dbPassword = config.requireSecret("dbPassword");
+
+// Created once and kept: every certificate the server presents is signed by it (docs/tls.md).
+const ca = settings.tls.enabled ? new StackCa("stack-ca", { commonName: `${pulumi.getProject()} ${pulumi.getStack()} CA` }) : undefined;
 
 const postgres = new PostgresInstance(DATABASE_SERVICE, {
     namespace: settings.namespace,
@@ -53,13 +61,15 @@ const postgres = new PostgresInstance(DATABASE_SERVICE, {
         sendgridApiKey: sendgridApiKey(settings.alert),
         image: settings.alert.image,
     },
+    tls: ca && { ca, extraHost: settings.schema.route.via === "address" ? settings.schema.route.host : undefined },
 });
 
 const endpoint = postgres.endpointFor(settings.schema.route);
 
 const schema = new WorkshopSchema("workshop", {
     endpoint,
-    sslMode: settings.schema.sslMode,
+    sslMode: settings.tls.sslMode,
+    caCertificate: ca?.certificate,
     superuser: settings.dbUser,
     superuserPassword: dbPassword,
     database: settings.dbName,
@@ -88,6 +98,7 @@ const backup = settings.backup.enabled ? new Backup("postgres-backup", {
     superuser: settings.dbUser,
     superuserSecret: postgres.credentialsSecretName,
     retention: postgres.retention,
+    caConfigMap: postgres.clientCaConfigMap,
 }) : undefined;
 
 if (settings.watcher.enabled && postgres.alertMailer) {
@@ -118,3 +129,5 @@ export const backupCronJob = backup?.cronJobName;
 export const backupClaim = backup?.claimName;
 export const backupRestore = backup?.restoreTarget;
 export const alertDelivery = delivery.summary;
+/** Public: what scripts/pulumi.sh writes to tls/caFile.ts's path before the commands that do not run the program. */
+export const caCertificate = ca?.certificate;

@@ -171,6 +171,7 @@ describe("the backup CronJob under mocks", () => {
             settingsConfigMap: nameOf(run.named(CONFIG_MAP, "postgres-backup-settings")),
             superuser: "postgres",
             superuserSecret: nameOf(credentials),
+            caConfigMap: "postgres-ca",
         });
         const pod: any = restorePod(target, ["restore", "WORKSHOP-20261124T021500Z", restoreConfirmation("WORKSHOP")]);
         const [container] = pod.spec.containers;

@@ -45,6 +45,8 @@ export interface BackupArgs {
     /** Superuser and the Secret holding its password (key `password`): what a restore runs as. */
     readonly superuser: string;
     readonly superuserSecret: pulumi.Input<string>;
+    /** The database's client ConfigMap, with the CA the dumps and restores verify the server with (default: a server without TLS). */
+    readonly caConfigMap?: pulumi.Input<string>;
 }
 
 /**
@@ -97,7 +99,7 @@ export class Backup extends pulumi.ComponentResource {
 
         const settings = new k8s.core.v1.ConfigMap(`${name}-settings`, {
             metadata,
-            data: pulumi.output(args.host).apply((host) => backupSettingsData({ host, database: args.database, user, keep })),
+            data: pulumi.output(args.host).apply((host) => backupSettingsData({ host, database: args.database, user, keep, tls: args.caConfigMap !== undefined })),
         }, { parent: this });
 
         const script = new k8s.core.v1.ConfigMap(`${name}-script`, {
@@ -130,14 +132,15 @@ export class Backup extends pulumi.ComponentResource {
                 credentialsSecret: credentials.metadata.name,
                 backupClaim: claim.metadata.name,
                 scratchSize,
+                caConfigMap: args.caConfigMap,
             }),
         // The first run must find its role.
         }, { parent: this, dependsOn: [role] });
 
         this.cronJobName = cronJob.metadata.name;
         this.claimName = claim.metadata.name;
-        this.restoreTarget = pulumi.all([args.namespace, claim.metadata.name, script.metadata.name, settings.metadata.name, args.superuserSecret])
-            .apply(([namespace, backupClaim, scriptConfigMap, settingsConfigMap, superuserSecret]) => ({
+        this.restoreTarget = pulumi.all([args.namespace, claim.metadata.name, script.metadata.name, settings.metadata.name, args.superuserSecret, args.caConfigMap])
+            .apply(([namespace, backupClaim, scriptConfigMap, settingsConfigMap, superuserSecret, caConfigMap]) => ({
                 namespace,
                 image: args.image,
                 database: args.database,
@@ -146,6 +149,7 @@ export class Backup extends pulumi.ComponentResource {
                 settingsConfigMap,
                 superuser: args.superuser,
                 superuserSecret,
+                ...(caConfigMap === undefined ? {} : { caConfigMap }),
             }));
 
         this.registerOutputs({

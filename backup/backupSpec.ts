@@ -5,6 +5,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import { POSTGRES_PORT, POSTGRES_UID } from "../database/postgresSpec";
+import { CLIENT_CA } from "../database/tlsSpec";
 import { restrictedContainerSecurity, restrictedPodSecurity } from "../kube/pod";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -17,6 +18,8 @@ export const BACKUP_MOUNT = "/backups";
 /** The throwaway server of the restore check lives here, never on a persistent volume. */
 export const SCRATCH_MOUNT = "/scratch";
 export const BACKUP_CONTAINER = "backup";
+/** The stack's CA, from the database's client ConfigMap, which libpq verifies the server with. */
+export const CA_MOUNT = "/opt/postgresql/ca";
 
 /** A run (dump, restore check, publish) that takes longer is stopped and counts as failed. */
 export const BACKUP_DEADLINE_SECONDS = 3600;
@@ -57,6 +60,8 @@ export interface BackupSettingsArgs {
     readonly database: string;
     readonly user: string;
     readonly keep: number;
+    /** Whether the server has TLS; then libpq checks its certificate against the CA and `host`. */
+    readonly tls: boolean;
 }
 
 /** Non-secret settings of the script, as libpq and backup.sh read them; the password is in a Secret. */
@@ -71,6 +76,8 @@ export function backupSettingsData(args: BackupSettingsArgs): Record<string, str
         BACKUP_DIR: BACKUP_MOUNT,
         SCRATCH_DIR: SCRATCH_MOUNT,
         BACKUP_KEEP: String(args.keep),
+        // libpq applies these to TCP only: the restore check's throwaway server, on a socket, is unaffected.
+        ...(args.tls ? { PGSSLMODE: "verify-full", PGSSLROOTCERT: `${CA_MOUNT}/${CLIENT_CA}` } : {}),
     };
 }
 
@@ -89,11 +96,14 @@ interface ScriptPodArgs {
     readonly scratchSize?: string;
     /** Keep stdin open for `kubectl run -i`, which streams the log and returns the exit code. */
     readonly attached: boolean;
+    /** The database's client ConfigMap (the CA); none: a server without TLS. */
+    readonly caConfigMap?: Input<string>;
 }
 
 /** A pod that runs backup.sh in the postgres image, under the same restricted rules as the database. */
 function scriptPodSpec(args: ScriptPodArgs): PodSpec {
     const scratch = args.scratchSize === undefined ? [] : [{ name: "scratch", emptyDir: { sizeLimit: args.scratchSize } }];
+    const ca = args.caConfigMap === undefined ? [] : [{ name: "ca", configMap: { name: args.caConfigMap, items: [{ key: CLIENT_CA, path: CLIENT_CA }], defaultMode: 0o444 } }];
     return {
         automountServiceAccountToken: false,
         enableServiceLinks: false,
@@ -119,6 +129,7 @@ function scriptPodSpec(args: ScriptPodArgs): PodSpec {
                 { name: "script", mountPath: SCRIPT_MOUNT, readOnly: true },
                 { name: "tmp", mountPath: "/tmp" },
                 ...scratch.map(({ name }) => ({ name, mountPath: SCRATCH_MOUNT })),
+                ...ca.map(({ name }) => ({ name, mountPath: CA_MOUNT, readOnly: true })),
             ],
         }],
         volumes: [
@@ -126,6 +137,7 @@ function scriptPodSpec(args: ScriptPodArgs): PodSpec {
             { name: "script", configMap: { name: args.scriptConfigMap, defaultMode: 0o444 } },
             { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
             ...scratch,
+            ...ca,
         ],
     };
 }
@@ -140,6 +152,7 @@ export interface BackupCronJobArgs {
     readonly backupClaim: Input<string>;
     /** Room for the throwaway server of the restore check: as much as the database's own volume. */
     readonly scratchSize: string;
+    readonly caConfigMap?: Input<string>;
 }
 
 export function backupCronJobSpec(args: BackupCronJobArgs): CronJobSpec {
@@ -170,6 +183,7 @@ export function backupCronJobSpec(args: BackupCronJobArgs): CronJobSpec {
                         backupsReadOnly: false,
                         scratchSize: args.scratchSize,
                         attached: false,
+                        caConfigMap: args.caConfigMap,
                     }),
                 },
             },
@@ -188,6 +202,8 @@ export interface RestoreTarget {
     /** The superuser restores, since it owns the objects the restore drops and creates again. */
     readonly superuser: string;
     readonly superuserSecret: string;
+    /** The database's client ConfigMap, with the CA the restore verifies the server with; none without TLS. */
+    readonly caConfigMap?: string;
 }
 
 /** The confirmation a restore into `database` demands, spelled with the database's exact name. */
@@ -223,6 +239,7 @@ export function restorePod(target: RestoreTarget, scriptArgs: readonly string[])
                 extraEnv: [{ name: "PGUSER", value: target.superuser }],
                 backupsReadOnly: true,
                 attached: true,
+                caConfigMap: target.caConfigMap,
             }),
             activeDeadlineSeconds: BACKUP_DEADLINE_SECONDS,
         },

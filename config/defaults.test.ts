@@ -94,7 +94,7 @@ describe("every default and limit, said once", () => {
             namespace: settings.namespace, createNamespace: settings.createNamespace, dbUser: settings.dbUser, image: settings.image,
             storageSize: settings.storageSize, cpuRequest: settings.resources.requests.cpu, memoryRequest: settings.resources.requests.memory,
             cpuLimit: settings.resources.limits.cpu, memoryLimit: settings.resources.limits.memory, allowDataDeletion: settings.allowDataDeletion,
-            sslMode: settings.schema.sslMode, appUser: settings.schema.appUser, schemaName: settings.schema.schemaName,
+            tls: settings.tls.enabled, sslMode: settings.tls.sslMode, appUser: settings.schema.appUser, schemaName: settings.schema.schemaName,
             alertSubjectPrefix: settings.alert.subjectPrefix, alertDeadlineSeconds: settings.alert.deadlineSeconds, alertImage: settings.alert.image,
             watcherEnabled: settings.watcher.enabled, watcherNotReadySeconds: settings.watcher.notReadySeconds,
             backupEnabled: settings.backup.enabled, backupSchedule: settings.backup.schedule, backupKeep: settings.backup.keep,

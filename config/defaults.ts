@@ -29,7 +29,9 @@ export const DEFAULTS = {
         limits: { cpu: "1", memory: "512Mi" },
     },
     allowDataDeletion: false,
-    sslMode: "disable" as SslMode,
+    tls: true,
+    /** With tls true; with tls false the only mode is disable. */
+    sslMode: "verify-full" as SslMode,
     appUser: "workshop_app",
     schemaName: "workshop",
     alertSubjectPrefix: "[workshop-postgres]",
@@ -44,6 +46,19 @@ export const DEFAULTS = {
     backupUser: "workshop_backup",
     publicCredentials: false,
     clusterIsPrivate: false,
+} as const;
+
+/**
+ * The stack's CA and the server certificate it signs (tls/). The CA outlives many servers: rotated by
+ * hand (docs/tls.md). The server certificate is short enough that a leaked key expires, and every
+ * `up` within `renewDays` of its end issues a new one.
+ */
+export const CERTIFICATES = {
+    caDays: 3650,
+    serverDays: 365,
+    renewDays: 60,
+    /** Bits of the RSA keys: what every PostgreSQL client and OpenSSL security level accepts. */
+    rsaBits: 2048,
 } as const;
 
 /** Inclusive bounds of a whole-number setting. */
@@ -110,6 +125,7 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
     dbHost: {},
     dbPort: { range: LIMITS.dbPort },
     tunnelPort: { default: text(FORWARD_PORT), range: LIMITS.tunnelPort },
+    tls: { default: text(DEFAULTS.tls) },
     sslMode: { default: DEFAULTS.sslMode },
     appUser: { default: DEFAULTS.appUser },
     appPassword: { secret: true },

@@ -7,7 +7,7 @@ import * as assert from "assert";
 import type { ClusterLocality } from "./exposure";
 import { SENDGRID_KEY_ENV } from "./alerts";
 import { PUBLISHED } from "./exposure";
-import { ConfigError, ConfigSource, parseSettings, Settings } from "./settings";
+import { ConfigError, ConfigSource, parseSettings, Settings, tlsWarning } from "./settings";
 
 const SHA256 = "0123456789abcdef".repeat(4);
 const GOOD_KEY = `SG.${"k".repeat(22)}.${"s".repeat(43)}`;
@@ -127,6 +127,14 @@ const REFUSED: Record<string, [Stack, RegExp]> = {
     "a bracketed IPv6 dbHost": [{ plain: { dbHost: "[::1]" } }, /^workshop-postgres:dbHost: expected an IPv6 address without brackets, such as ::1/],
     "a StorageClass name over 253 characters": [{ plain: { storageClass: "a".repeat(254) } }, /^workshop-postgres:storageClass: expected a StorageClass name .*at most 253/],
     "a subject prefix with a control character": [{ plain: { alertSubjectPrefix: "[db]\u0007" } }, /^workshop-postgres:alertSubjectPrefix: expected one line of at most 60 characters, without control characters/],
+    // TLS.
+    "sslMode disable with TLS on": [{ plain: { sslMode: "disable" } },
+        /^workshop-postgres:sslMode: expected require, verify-ca or verify-full while tls is true \(the server refuses TCP connections without TLS; verify-full, the default, checks the stack's CA and the server's name\), or tls false for a server without TLS; got "disable"$/],
+    "a verifying sslMode with TLS off": [{ plain: { tls: "false", sslMode: "verify-full" } },
+        /^workshop-postgres:sslMode: expected disable while tls is false \(the server then has no certificate\), or tls true; got "verify-full"$/],
+    "sslMode require with TLS off": [{ plain: { tls: "false", sslMode: "require" } }, /^workshop-postgres:sslMode: expected disable while tls is false/],
+    "a tls that is no flag": [{ plain: { tls: "on" } }, /^workshop-postgres:tls: expected true or false; got "on"$/],
+    "an sslMode libpq has but the provider has not": [{ plain: { sslMode: "prefer" } }, /^workshop-postgres:sslMode: expected one of disable, require, verify-ca, verify-full; got "prefer"$/],
     // Typos.
     "a key in the wrong case": [{ plain: { allowedCIDRs: "10.0.0.0/8" } }, /^workshop-postgres:allowedCIDRs: unknown key, so nothing reads it; did you mean allowedCidrs\? Remove it with `pulumi config rm allowedCIDRs` and set allowedCidrs instead/],
     "sslmode": [{ plain: { sslmode: "require" } }, /^workshop-postgres:sslmode: unknown key.*did you mean sslMode\?/],
@@ -162,6 +170,9 @@ const ACCEPTED: Record<string, Stack> = {
     "a namespace with kube in it": { plain: { namespace: "my-kube-db" } },
     "an IPv6 dbHost": { plain: { serviceType: "ClusterIP", dbHost: "fd00::10", dbPort: "15432" } },
     "a host name with a trailing dot": { plain: { serviceType: "NodePort", dbHost: "node-1.example.com." } },
+    "TLS with sslMode require": { plain: { sslMode: "require" } },
+    "TLS with sslMode verify-ca": { plain: { sslMode: "verify-ca" } },
+    "TLS off with sslMode disable": { plain: { tls: "false", sslMode: "disable" } },
     "a good SendGrid key": { secrets: { sendgridApiKey: GOOD_KEY } },
     "a SendGrid key from the environment of a stack whose secrets are public": { plain: { publicCredentials: "true" }, env: { [SENDGRID_KEY_ENV]: GOOD_KEY } },
     "an empty key variable (none)": { env: { [SENDGRID_KEY_ENV]: "" } },
@@ -213,6 +224,16 @@ describe("what preview accepts at the edges", () => {
         parseSettings(source({ publicCredentials: "true" }), { cluster: () => { reads++; return LOCAL; } });
         assert.strictEqual(reads, 1);
         assert.throws(() => parseSettings(source({ publicCredentials: "true" })), /the program was given no way to read the kubeconfig/);
+    });
+
+    it("turns TLS on with verify-full unless told otherwise, and warns only without TLS", () => {
+        const settings = (stack: Stack) => (parse(stack) as Settings).tls;
+        assert.deepStrictEqual(settings({}), { enabled: true, sslMode: "verify-full" });
+        assert.deepStrictEqual(settings({ plain: { sslMode: "verify-ca" } }), { enabled: true, sslMode: "verify-ca" });
+        assert.deepStrictEqual(settings({ plain: { tls: "false" } }), { enabled: false, sslMode: "disable" });
+        assert.strictEqual(tlsWarning(settings({})), undefined);
+        assert.match(tlsWarning(settings({ plain: { tls: "false" } })) ?? "",
+            /^tls is false: PostgreSQL has no certificate and accepts connections without TLS, so passwords and data cross the network in clear.*`npm run pulumi -- config rm tls`/);
     });
 
     it("says where the SendGrid key comes from, and without one that alerts are only logged", () => {

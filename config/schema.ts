@@ -1,6 +1,6 @@
 /** Reaching the database from the deploying machine, and the schema, its application role and its password. */
 import { passwordProblem, roleProblem } from "./database";
-import { DEFAULTS, FORWARD_PORT, ServiceType, SSL_MODES } from "./defaults";
+import { DEFAULTS, FORWARD_PORT, ServiceType } from "./defaults";
 import { databaseRoute } from "./route";
 import { Reader } from "./reader";
 import type { SchemaSettings } from "./types";
@@ -40,7 +40,6 @@ export function readSchema(reader: Reader, serviceType: ServiceType | undefined,
     const tunnelPort = reader.integer("tunnelPort", "a local TCP port for the tunnel") ?? FORWARD_PORT;
     return {
         route: databaseRoute({ serviceType: serviceType ?? DEFAULTS.serviceType, dbHost, dbPort, tunnelPort }),
-        sslMode: reader.oneOf("sslMode", SSL_MODES, DEFAULTS.sslMode) ?? DEFAULTS.sslMode,
         appUser,
         schemaName,
     };

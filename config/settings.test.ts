@@ -49,7 +49,7 @@ describe("config parsing", () => {
         assert.strictEqual(settings.allowDataDeletion, false);
         assert.deepStrictEqual(settings.resources, DEFAULTS.resources);
         assert.deepStrictEqual(settings.allowedCidrs, []);
-        assert.strictEqual(settings.schema.sslMode, "disable");
+        assert.deepStrictEqual(settings.tls, { enabled: true, sslMode: "verify-full" });
         assert.strictEqual(settings.alert.deadlineSeconds, 20);
         assert.strictEqual(settings.alert.sendgridConfigured, false);
         assert.strictEqual(settings.watcher.enabled, true);
@@ -156,6 +156,14 @@ describe("config parsing", () => {
     it("a tunnel port that is not a local unprivileged port is refused", () => {
         assertOneProblem({ tunnelPort: "80" }, /^workshop-postgres:tunnelPort: expected a local TCP port for the tunnel: a whole number from 1024 to 65535; got "80"/);
         assertOneProblem({ tunnelPort: "15432x" }, /^workshop-postgres:tunnelPort: /);
+    });
+
+    it("a LoadBalancer without dbHost checks the stack's CA only, since its address is not in the certificate", () => {
+        const lb = { serviceType: "LoadBalancer", allowedCidrs: "203.0.113.0/24" };
+        assert.deepStrictEqual(parseSettings(source({ ...VALID, ...lb })).tls, { enabled: true, sslMode: "verify-ca" });
+        assertOneProblem({ ...lb, sslMode: "verify-full" },
+            /^workshop-postgres:sslMode: expected verify-ca for a LoadBalancer without dbHost .*or set dbHost to the load balancer's address or DNS name, which the certificate then holds; got "verify-full"$/);
+        assert.deepStrictEqual(parseSettings(source({ ...VALID, ...lb, dbHost: "db.example.com" })).tls, { enabled: true, sslMode: "verify-full" });
     });
 
     it("a LoadBalancer is never published to every address unless asked for by name", () => {

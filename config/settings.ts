@@ -14,6 +14,7 @@ import { readExposure, refuseReachableCluster } from "./exposure";
 import { refuseUnknownKeys } from "./keys";
 import { Reader } from "./reader";
 import { readSchema } from "./schema";
+import { readTls } from "./tls";
 import { ConfigError, ConfigSource, Settings } from "./types";
 import { readWatcher } from "./watcher";
 
@@ -21,8 +22,9 @@ export { DEFAULTS, FORWARD_PORT, KEYS, LIMITS, SERVICE_TYPES, SSL_MODES } from "
 export type { ServiceType, SslMode } from "./defaults";
 export { ConfigError, PROJECT } from "./types";
 export type {
-    AlertSettings, BackupSettings, ComputeResources, ConfigSource, ExposureSettings, SchemaSettings, Settings, WatcherSettings,
+    AlertSettings, BackupSettings, ComputeResources, ConfigSource, ExposureSettings, SchemaSettings, Settings, TlsSettings, WatcherSettings,
 } from "./types";
+export { tlsWarning } from "./tls";
 
 export interface ParseOptions {
     /** Whether the cluster is local; read only for a stack whose credentials are public. */
@@ -39,9 +41,10 @@ export function parseSettings(source: ConfigSource, options: ParseOptions = {}):
     const alert = readAlerts(reader, exposure);
     const watcher = readWatcher(reader);
     const backup = readBackup(reader, [database.dbUser, schema.appUser]);
+    const tls = readTls(reader, schema.route);
     refuseReachableCluster(reader, exposure, options.cluster);
     if (reader.problems.length > 0) {
         throw new ConfigError(reader.problems);
     }
-    return { ...database, schema, alert, watcher, backup, exposure };
+    return { ...database, schema, alert, watcher, backup, exposure, tls };
 }

@@ -33,12 +33,19 @@ export interface Settings {
     readonly watcher: WatcherSettings;
     readonly backup: BackupSettings;
     readonly exposure: ExposureSettings;
+    readonly tls: TlsSettings;
+}
+
+export interface TlsSettings {
+    /** The server presents a certificate of the stack's CA and refuses TCP connections without TLS. */
+    readonly enabled: boolean;
+    /** TLS mode of the deploying machine's connections (the postgresql provider, the SQL runner). */
+    readonly sslMode: SslMode;
 }
 
 export interface SchemaSettings {
     /** How the deploying machine reaches PostgreSQL: the tunnel unless dbHost or a LoadBalancer says otherwise. */
     readonly route: DatabaseRoute;
-    readonly sslMode: SslMode;
     readonly appUser: string;
     readonly schemaName: string;
 }

@@ -31,7 +31,7 @@ describe("the first preview of the dev stack, on a cluster that holds none of it
             // The plan goes on past the address: the Service, and the database objects that wait for it.
             run.one("kubernetes:core/v1:Service");
             run.named("postgresql:index/role:Role", "workshop-app-role");
-            run.one("pulumi-nodejs:dynamic:Resource");
+            run.named("pulumi-nodejs:dynamic:Resource", "workshop-sql");
         } finally {
             await cluster.close();
         }

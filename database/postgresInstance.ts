@@ -11,6 +11,9 @@ import { readWriteOnceClaim } from "../kube/pod";
 import { refusal } from "../kube/refusal";
 import { ComputeResources, DEFAULTS, ServiceType } from "../config/settings";
 import { AlertMailer, AlertMailerArgs } from "../alerts/alertMailer";
+import { serverNames } from "../tls/certificates";
+import { ServerCertificate, StackCa } from "../tls/stackCertificates";
+import { CLIENT_CA, CLIENT_HOST, HBA_FILE, PG_HBA, ServerTlsObjects, TLS_CERT, TLS_KEY } from "./tlsSpec";
 
 export interface PostgresInstanceArgs {
     /** Namespace to deploy into. */
@@ -44,6 +47,12 @@ export interface PostgresInstanceArgs {
     readonly cluster?: ClusterTarget;
     /** Mail an alert when the pod stops (default: no alert sidecar). */
     readonly alerting?: Omit<AlertMailerArgs, "namespace" | "service" | "database" | "labels">;
+    /** TLS with a certificate of the stack's CA, and no TCP connection without it (default: a server without TLS). */
+    readonly tls?: {
+        readonly ca: StackCa;
+        /** A name the deploying machine reaches the server by besides the tunnel's (dbHost). */
+        readonly extraHost?: string;
+    };
 }
 
 /** Objects that `pulumi destroy` keeps and the next `pulumi up` must take over again. */
@@ -96,6 +105,8 @@ export class PostgresInstance extends pulumi.ComponentResource {
     public readonly alertMailer?: AlertMailer;
     /** How claims that destroy keeps are created, so the next up takes them over again (the backup's too). */
     public readonly retention: Retention;
+    /** With TLS: the ConfigMap in-cluster clients verify the server with (keys `ca.crt` and `host`). */
+    public readonly clientCaConfigMap?: pulumi.Output<string>;
     private readonly serviceType: ServiceType;
     private readonly cluster: ClusterTarget;
 
@@ -168,6 +179,8 @@ export class PostgresInstance extends pulumi.ComponentResource {
             spec: readWriteOnceClaim(storageSize, args.storageClass),
         }, { parent: this, retainOnDelete: retainData, provider: this.retention.provider });
 
+        const tls = args.tls && this.serverTls(name, namespace, labels, args.tls.ca, args.tls.extraHost);
+
         this.alertMailer = args.alerting && new AlertMailer(`${name}-alert`, {
             ...args.alerting,
             namespace,
@@ -194,6 +207,7 @@ export class PostgresInstance extends pulumi.ComponentResource {
                         credentialsSecret: credentials.metadata.name,
                         dataClaim: this.dataClaim.metadata.name,
                         extension: this.alertMailer?.podExtension,
+                        tls,
                     }),
                 },
             },
@@ -248,6 +262,12 @@ export class PostgresInstance extends pulumi.ComponentResource {
         this.host = pulumi.interpolate`${this.serviceName}.${namespace}.svc.cluster.local`;
         this.connectionString = pulumi.secret(pulumi.interpolate`postgresql://${dbUser}:${pulumi.output(args.dbPassword).apply(encodeURIComponent)}@${this.host}:${POSTGRES_PORT}/${args.dbName}`);
 
+        // A fixed name, for clients to mount; the server's name to verify is the one the stack's outputs give as host.
+        this.clientCaConfigMap = args.tls && new k8s.core.v1.ConfigMap(`${name}-ca`, {
+            metadata: { name: `${name}-ca`, namespace, labels },
+            data: { [CLIENT_CA]: args.tls.ca.certificate, [CLIENT_HOST]: this.host },
+        }, { parent: this }).metadata.name;
+
         this.registerOutputs({
             namespace: this.namespace,
             serviceName: this.serviceName,
@@ -257,6 +277,24 @@ export class PostgresInstance extends pulumi.ComponentResource {
             user: this.user,
             connectionString: this.connectionString,
         });
+    }
+
+    /** The server's certificate, in a Secret, and its pg_hba.conf; both auto-named, so that a new one rolls the pod. */
+    private serverTls(name: string, namespace: pulumi.Output<string>, labels: Record<string, string>, ca: StackCa, extraHost?: string): ServerTlsObjects {
+        const certificate = new ServerCertificate(`${name}-server-certificate`, {
+            ca,
+            names: namespace.apply((ns) => serverNames(name, ns, extraHost)),
+        }, { parent: this });
+        const secret = new k8s.core.v1.Secret(`${name}-tls`, {
+            metadata: { namespace, labels },
+            type: "kubernetes.io/tls",
+            stringData: { [TLS_CERT]: certificate.certificate, [TLS_KEY]: certificate.privateKey },
+        }, { parent: this });
+        const hba = new k8s.core.v1.ConfigMap(`${name}-hba`, {
+            metadata: { namespace, labels },
+            data: { [HBA_FILE]: PG_HBA },
+        }, { parent: this });
+        return { secret: secret.metadata.name, hbaConfigMap: hba.metadata.name };
     }
 
     /**

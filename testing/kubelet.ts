@@ -1,6 +1,6 @@
 /**
  * Runs a command of a container the program declared, as the kubelet would: environment from
- * values, the Downward API, ConfigMaps and Secrets; ConfigMap volumes written out as files.
+ * values, the Downward API, ConfigMaps and Secrets; ConfigMap and Secret volumes written out as files.
  *
  * Two ways to run it. `hostCommand` (and `probe`, `hostEnv`) maps container paths to temporary
  * directories, and PID 1's stdout/stderr to a log file, and runs as this process's user.
@@ -119,7 +119,7 @@ export function materialise(run: ProgramRun, deployment: Pick<RecordedResource, 
         const volume = podSpec.volumes.find((v: any) => v.name === mount.name);
         const hostPath = claims[volume.persistentVolumeClaim?.claimName] ?? path.join(root, mount.name);
         fs.mkdirSync(hostPath, { recursive: true });
-        if (mount.readOnly || volume.configMap) {
+        if (mount.readOnly || volume.configMap || volume.secret) {
             readOnlyMounts.push(mount.mountPath);
         } else if (podSpec.securityContext?.fsGroup !== undefined) {
             execFileSync("chown", [`:${podSpec.securityContext.fsGroup}`, hostPath]);
@@ -133,6 +133,19 @@ export function materialise(run: ProgramRun, deployment: Pick<RecordedResource, 
             ];
             for (const [file, content] of files) {
                 fs.writeFileSync(path.join(hostPath, file), content, { mode: volume.configMap.defaultMode ?? 0o644 });
+            }
+        }
+        if (volume.secret) {
+            // As the kubelet writes them: root's files, in the pod's fsGroup, which may read them (0440 is added) and nothing more.
+            const fsGroup = podSpec.securityContext?.fsGroup;
+            const secret = byName(run, "kubernetes:core/v1:Secret", volume.secret.secretName).inputs;
+            for (const [file, text] of Object.entries(secret.stringData ?? {})) {
+                const target = path.join(hostPath, file);
+                fs.writeFileSync(target, text as string);
+                if (fsGroup !== undefined) {
+                    fs.chownSync(target, 0, fsGroup);
+                }
+                fs.chmodSync(target, (volume.secret.defaultMode ?? 0o644) | (fsGroup === undefined ? 0 : 0o440));
             }
         }
         mounts[mount.mountPath] = hostPath;

@@ -4,11 +4,15 @@
  * Any resource type or provider function the mocks do not know makes the run fail.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { ClusterReader, useClusterReader } from "../kube/clusterReader";
 import { KubeContextView, useKubeContext } from "../kube/localCluster";
 import { useDeployEnvironment } from "../config/pulumiSource";
 import { PROJECT } from "../config/settings";
+import { useCaFileRoot } from "../tls/caFile";
+import { testCa, testServerCertificate } from "./tlsFixture";
 
 export interface RecordedResource {
     readonly type: string;
@@ -69,9 +73,25 @@ const MOCKED_TYPES: Record<string, (name: string, inputs: any) => Record<string,
     "postgresql:index/schema:Schema": (_n, inputs) => inputs,
     "postgresql:index/grant:Grant": (_n, inputs) => inputs,
     "postgresql:index/defaultPrivileges:DefaultPrivileges": (_n, inputs) => inputs,
-    // The SQL migrations: as after a run that applied every file.
-    "pulumi-nodejs:dynamic:Resource": (_n, inputs) => ({ ...inputs, applied: Object.keys(inputs.files), recorded: Object.keys(inputs.files) }),
+    "pulumi-nodejs:dynamic:Resource": (_n, inputs) => dynamicState(inputs),
 };
+
+/** The program's dynamic resources, told apart by their inputs, as after their create. */
+function dynamicState(inputs: any): Record<string, unknown> {
+    switch (inputs.kind) {
+        case "ca":
+            return { ...inputs, ...testCa() };
+        case "server":
+            return { ...inputs, ...testServerCertificate(inputs.names) };
+        default:
+            // The SQL migrations: as after a run that applied every file.
+            return { ...inputs, applied: Object.keys(inputs.files), recorded: Object.keys(inputs.files) };
+    }
+}
+
+/** Where the program writes the CA's file in the tests: a directory of this process's, never the project's. */
+export const CA_FILE_ROOT = path.join(os.tmpdir(), `workshop-ca-file-${process.pid}`);
+process.once("exit", () => fs.rmSync(CA_FILE_ROOT, { recursive: true, force: true }));
 
 /** What the Kubernetes API returns: the object with its generated name filled in. */
 function k8sObject(name: string, inputs: any): Record<string, unknown> {
@@ -161,6 +181,7 @@ export async function runProgram(config: Record<string, string>, secretKeys: rea
     useClusterReader(options.cluster === "kubeconfig" ? undefined : options.cluster ?? EMPTY_CLUSTER);
     useKubeContext(options.cluster === "kubeconfig" ? undefined : options.kubeContext ?? LOCAL_CONTEXT);
     useDeployEnvironment(options.env ?? {});
+    useCaFileRoot(CA_FILE_ROOT);
     await pulumi.runtime.setMocks(mocks, PROJECT, "dev", options.preview ?? false, "organization");
     const prefixed = Object.fromEntries(Object.entries(config).map(([key, value]) => [key.includes(":") ? key : `${PROJECT}:${key}`, value]));
     pulumi.runtime.setAllConfig(prefixed, secretKeys.map((key) => `${PROJECT}:${key}`));

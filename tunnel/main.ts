@@ -13,6 +13,7 @@ import { spawn, spawnSync } from "child_process";
 import * as path from "path";
 import { DEFAULTS, FORWARD_PORT, LIMITS, PROJECT, ServiceType } from "../config/settings";
 import { DATABASE_SERVICE, databaseRoute, TUNNEL_HOST } from "../config/route";
+import { useCaFileRoot, writeCaFile } from "../tls/caFile";
 import { startTunnel, Tunnel } from "./tunnel";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -96,6 +97,12 @@ async function main(argv: string[]): Promise<number> {
         await new Promise<void>((resolve) => ["SIGINT", "SIGTERM", "SIGHUP"].forEach((signal) => process.once(signal, () => resolve())));
         await tunnel.close();
         return 0;
+    }
+    // refresh and destroy do not run the program, which writes the CA file the provider verifies the server with.
+    const ca = spawnSync("pulumi", ["stack", "output", "caCertificate", "--stack", stack], { cwd: ROOT, encoding: "utf8" });
+    if (ca.status === 0 && ca.stdout.includes("BEGIN CERTIFICATE")) {
+        useCaFileRoot(ROOT);
+        writeCaFile(stack, `${ca.stdout.trim()}\n`);
     }
     const child = spawn(command[0], command.slice(1), { stdio: "inherit", cwd: ROOT });
     // Ctrl-C reaches the CLI from the terminal, and the CLI may still need the database to finish: the tunnel stays until it exits.

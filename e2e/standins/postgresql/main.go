@@ -112,6 +112,11 @@ func (p *postgres) open(database string) (*sql.DB, error) {
 		Path:   "/" + database,
 	}
 	query := url.Values{"sslmode": {p.config["sslmode"]}, "connect_timeout": {p.config["connectTimeout"]}}
+	// As the real provider: a path lib/pq reads at each connection, relative to the plugin's working
+	// directory (the project's); with verify-full lib/pq checks the host against the certificate too.
+	if p.config["sslrootcert"] != "" {
+		query.Set("sslrootcert", p.config["sslrootcert"])
+	}
 	dsn.RawQuery = query.Encode()
 	return sql.Open("postgres", dsn.String())
 }
