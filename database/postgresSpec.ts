@@ -64,7 +64,9 @@ export const SERVER_LOCK_SCRIPT = [
 
 /** The container's command and args: the lock script as PID 1, then the image's own entrypoint and command. */
 export function serverCommand(): { command: string[]; args: string[] } {
-    return { command: ["sh", "-c", SERVER_LOCK_SCRIPT, "server-lock"], args: [...IMAGE_ENTRYPOINT] };
+    // restart_after_crash=off: after a backend's crash (a segfault, or the kernel's OOM kill of a query on cgroup v1) the postmaster
+    // exits instead of recovering in place, so the container restarts: the kubelet reports it (OOMKilled too) and the watcher mails it.
+    return { command: ["sh", "-c", SERVER_LOCK_SCRIPT, "server-lock"], args: [...IMAGE_ENTRYPOINT, "-c", "restart_after_crash=off"] };
 }
 
 export const PORT_NAME = "postgresql";
