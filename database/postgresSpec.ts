@@ -63,9 +63,15 @@ export const SERVER_LOCK_SCRIPT = [
     'exec "$@"',
 ].join("\n");
 
+/**
+ * restart_after_crash=off: after a backend's crash (a segfault, or the kernel's OOM kill of a query on cgroup v1) the postmaster
+ * exits instead of recovering in place, so the container restarts: the kubelet reports it (OOMKilled too) and the watcher mails it.
+ */
+export const CRASH_ARGS: readonly string[] = ["-c", "restart_after_crash=off"];
+
 /** The container's command and args: the lock script as PID 1, then the image's own entrypoint and command, with `serverArgs`. */
 export function serverCommand(serverArgs: readonly string[] = []): { command: string[]; args: string[] } {
-    return { command: ["sh", "-c", SERVER_LOCK_SCRIPT, "server-lock"], args: [...IMAGE_ENTRYPOINT, ...serverArgs] };
+    return { command: ["sh", "-c", SERVER_LOCK_SCRIPT, "server-lock"], args: [...IMAGE_ENTRYPOINT, ...CRASH_ARGS, ...serverArgs] };
 }
 
 export const PORT_NAME = "postgresql";

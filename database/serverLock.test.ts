@@ -33,7 +33,7 @@ describe("the server lock on the data volume", function () {
     it("keeps the image's entrypoint and command as the container's args, behind the lock script as PID 1", () => {
         assert.deepStrictEqual(IMAGE_ENTRYPOINT, ["docker-entrypoint.sh", "postgres"]);
         const container: any = postgresContainer(ARGS);
-        assert.deepStrictEqual(container.args, ["docker-entrypoint.sh", "postgres"]);
+        assert.deepStrictEqual(container.args.slice(0, 2), ["docker-entrypoint.sh", "postgres"]);
         assert.deepStrictEqual(container.command, ["sh", "-c", SERVER_LOCK_SCRIPT, "server-lock"]);
         assert.deepStrictEqual(serverCommand(), { command: container.command, args: container.args });
         // Beside PGDATA on the volume, not in it (initdb wants it empty), and not on the read-only root.
@@ -42,6 +42,12 @@ describe("the server lock on the data volume", function () {
         // The server replaces the script: PID 1 is the postmaster, holding fd 9.
         assert.match(SERVER_LOCK_SCRIPT, /exec 9>>/);
         assert.match(SERVER_LOCK_SCRIPT, /\nexec "\$@"$/);
+    });
+
+    it("runs the server with restart_after_crash=off: a backend's crash ends the container, which the kubelet restarts and reports", () => {
+        const container: any = postgresContainer(ARGS);
+        // The entrypoint passes options after "postgres" on to the server (and to its temporary initdb server).
+        assert.deepStrictEqual(container.args, ["docker-entrypoint.sh", "postgres", "-c", "restart_after_crash=off"]);
     });
 
     it("execs the command at once, with the lock held by it (not by a shell left behind) until it exits", async () => {

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { postgresContainer, postgresPodSpec } from "./postgresSpec";
+import { CRASH_ARGS, postgresContainer, postgresPodSpec } from "./postgresSpec";
 import { HBA_FILE, HBA_MOUNT, PG_HBA, TLS_CERT, TLS_KEY, TLS_KEY_MODE, TLS_MOUNT, tlsServerArgs } from "./tlsSpec";
 
 const ARGS = {
@@ -25,13 +25,13 @@ describe("the server's TLS", () => {
     it("passes TLS and the mounted pg_hba.conf to the image's own entrypoint, after its command", () => {
         const container: any = postgresContainer({ ...ARGS, tls: TLS });
         assert.deepStrictEqual(container.args, [
-            "docker-entrypoint.sh", "postgres",
+            "docker-entrypoint.sh", "postgres", ...CRASH_ARGS,
             "-c", "ssl=on",
             "-c", `ssl_cert_file=${TLS_MOUNT}/${TLS_CERT}`,
             "-c", `ssl_key_file=${TLS_MOUNT}/${TLS_KEY}`,
             "-c", `hba_file=${HBA_MOUNT}/${HBA_FILE}`,
         ]);
-        assert.deepStrictEqual(container.args.slice(2), tlsServerArgs());
+        assert.deepStrictEqual(container.args.slice(2 + CRASH_ARGS.length), tlsServerArgs());
     });
 
     it("mounts the key read-only for root and the postgres group only, in the PostgreSQL container alone", () => {
@@ -51,7 +51,7 @@ describe("the server's TLS", () => {
 
     it("without TLS keeps the server as it was: no arguments, no volumes", () => {
         const container: any = postgresContainer(ARGS);
-        assert.deepStrictEqual(container.args, ["docker-entrypoint.sh", "postgres"]);
+        assert.deepStrictEqual(container.args, ["docker-entrypoint.sh", "postgres", ...CRASH_ARGS]);
         const pod: any = postgresPodSpec(ARGS);
         assert.ok(!pod.volumes.some((volume: any) => ["tls", "hba"].includes(volume.name)));
     });

@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { CA_MOUNT } from "../backup/backupSpec";
+import { CRASH_ARGS } from "../database/postgresSpec";
 import { PG_HBA, tlsServerArgs } from "../database/tlsSpec";
 import { devStack } from "../testing/devStack";
 import { ProgramRun, RecordedResource, runProgram, secretPaths, valueOf } from "../testing/program";
@@ -51,7 +52,7 @@ describe("TLS in the dev stack under mocks", () => {
         assert.deepStrictEqual(hba.inputs.data, { "pg_hba.conf": PG_HBA });
         const pod = run.deployment("postgres").inputs.spec.template.spec;
         const postgres = pod.containers.find((container: any) => container.name === "postgres");
-        assert.deepStrictEqual(postgres.args, ["docker-entrypoint.sh", "postgres", ...tlsServerArgs()]);
+        assert.deepStrictEqual(postgres.args, ["docker-entrypoint.sh", "postgres", ...CRASH_ARGS, ...tlsServerArgs()]);
         assert.strictEqual(pod.volumes.find((volume: any) => volume.name === "tls").secret.secretName, generatedName(secret));
         assert.strictEqual(pod.volumes.find((volume: any) => volume.name === "hba").configMap.name, generatedName(hba));
         for (const container of pod.containers.filter((c: any) => c.name !== "postgres")) {
@@ -79,7 +80,7 @@ describe("TLS in the dev stack under mocks", () => {
         assert.ok(!plaintext.ofType(SECRET).some((secret) => secret.inputs.type === "kubernetes.io/tls"));
         assert.ok(!plaintext.ofType(CONFIG_MAP).some((map) => ["postgres-hba", "postgres-ca"].includes(map.name)));
         const postgres = plaintext.deployment("postgres").inputs.spec.template.spec.containers.find((c: any) => c.name === "postgres");
-        assert.deepStrictEqual(postgres.args, ["docker-entrypoint.sh", "postgres"]);
+        assert.deepStrictEqual(postgres.args, ["docker-entrypoint.sh", "postgres", ...CRASH_ARGS]);
         const settings = plaintext.named(CONFIG_MAP, "postgres-backup-settings").inputs.data;
         assert.strictEqual(settings.PGSSLMODE, undefined);
         assert.ok(plaintext.warnings.some((warning) => warning.startsWith("tls is false: ")), plaintext.warnings.join("\n"));

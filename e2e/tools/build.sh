@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned end-to-end toolchain (Pulumi CLI and plugins, a Kubernetes
 # control plane, etcd, kwok, and a node: runc, containerd, CNI plugins, kubelet,
-# kube-proxy, pause) from Go modules into a cache directory keyed by the contents
+# kube-proxy, CoreDNS, pause) from Go modules into a cache directory keyed by the contents
 # of e2e/tools/, so that changed pins rebuild and unchanged ones reuse.
 #
 # stdout: what a cold build costs (when anything is missing), a "start" line as
@@ -136,7 +136,7 @@ build_go() { # name version wrapper package ldflags [modfile]
 ALL_TOOLS=(pulumi pulumi-resource-pulumi-nodejs pulumi-resource-kubernetes
   kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl
   runc containerd containerd-shim-runc-v2 ctr bridge host-local loopback portmap
-  kubelet kube-proxy pause)
+  kubelet kube-proxy coredns pause)
 missing=()
 for t in "${ALL_TOOLS[@]}"; do
   if want "$t" && [[ ! -x "$bin/$t" ]]; then missing+=("$t"); fi
@@ -287,6 +287,12 @@ if want kubelet || want kube-proxy; then
   for c in kubelet kube-proxy; do
     build_go "$c" "v$KUBERNETES_VERSION" kube-node "k8s.io/kubernetes/cmd/$c" "$(kube_ldflags)"
   done
+fi
+
+if want coredns; then
+  check_pin coredns github.com/coredns/coredns "v$COREDNS_VERSION"
+  # Its own main (coredns/main.go): upstream's links every plugin and their cloud SDKs.
+  build_go coredns "v$COREDNS_VERSION" coredns . "-X github.com/coredns/coredns/coremain.GitCommit=module-v$COREDNS_VERSION"
 fi
 
 if want pause; then

@@ -296,6 +296,21 @@ describe("the watcher's decisions over sequences of pod states", () => {
         });
     });
 
+    it("mails a crash during the kubelet's restart backoff when the container ends, with its reason, and does not count its restart again", () => {
+        const earlier = { reason: "Error", exitCode: 137, finishedAt: s(0) };
+        const oom = { reason: "OOMKilled", exitCode: 1, finishedAt: s(199) };
+        let state = decide(initialState(), { at: s(1), pods: [pod({ restarts: 1, lastTerminated: earlier })] }, THRESHOLD).state;
+        // The container has ended; the restart count waits for the restart, which the backoff delays.
+        const ended = decide(state, { at: s(200), pods: [pod({ ready: false, restarts: 1, terminated: oom, lastTerminated: earlier })] }, THRESHOLD);
+        assert.deepStrictEqual(ended.decisions.map((d) => `${d.kind} since ${d.since / 1000}s: ${d.reason} (exit ${d.exitCode})`), ["down since 200s: OOMKilled (exit 1)"]);
+        state = ended.state;
+        const backingOff = decide(state, { at: s(205), pods: [pod({ ready: false, restarts: 1, waitingReason: "CrashLoopBackOff", lastTerminated: oom })] }, THRESHOLD);
+        const restarted = decide(backingOff.state, { at: s(210), pods: [pod({ ready: true, restarts: 2, lastTerminated: oom, readyChangedAt: s(210) })] }, THRESHOLD);
+        assert.deepStrictEqual([...backingOff.decisions, ...restarted.decisions, ...backingOff.counted, ...restarted.counted], [], "the same end, not a further failure");
+        const recovered = decide(restarted.state, { at: s(270), pods: [pod({ ready: true, restarts: 2, lastTerminated: oom, readyChangedAt: s(210) })] }, THRESHOLD);
+        assert.deepStrictEqual(recovered.decisions.map((d) => d.kind), ["recovered"]);
+    });
+
     it("a down mail carries the exit code, restart count and asks for the crashed container's log", () => {
         const [down] = play([{ second: 1, pods: [pod()] }, { second: 5, pods: [crashed(2, "OOMKilled", 137)] }]);
         assert.strictEqual(down.exitCode, 137);

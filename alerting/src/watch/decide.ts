@@ -18,6 +18,8 @@ interface PodMemory {
     readonly terminating: boolean;
     readonly ready: boolean;
     readonly resourceVersion?: string;
+    /** finishedAt of the newest failed container end already judged (0: none); absent in a state saved before it was kept. */
+    readonly failedEndAt?: number;
 }
 
 export interface Incident {
@@ -105,6 +107,11 @@ export function within(time: number | undefined, from: number, to: number): numb
 const failedTermination = (pod: PodView) =>
     [pod.lastTerminated, pod.terminated].find((end) => end !== undefined && (end.exitCode !== 0 || end.reason === "OOMKilled"));
 
+/** The newest failed end of the pod's container, of those whose time is known: the current state's or the last one's. */
+const newestFailedEnd = (pod: PodView) => [pod.terminated, pod.lastTerminated]
+    .filter((end) => end !== undefined && end.finishedAt !== undefined && (end.exitCode !== 0 || end.reason === "OOMKilled"))
+    .sort((a, b) => (b?.finishedAt as number) - (a?.finishedAt as number))[0];
+
 /** When a pod stopped serving, if its status says: deletion asked for, or the Ready condition turned False. */
 function notReadyFrom(pod: PodView): number | undefined {
     const times = [pod.terminating ? pod.deletionRequestedAt : undefined, pod.ready ? undefined : pod.readyChangedAt]
@@ -135,8 +142,13 @@ function podFailures(state: WatchState, observation: Observation): { failures: F
             }
             continue;
         }
-        if (pod.restarts > before.restarts) {
-            const last = pod.lastTerminated ?? pod.terminated;
+        // A container that ended is news when it ends, not only once the kubelet restarts it: after an earlier
+        // crash the kubelet backs off (10 s, doubling), and the restart count waits for the restart.
+        const end = newestFailedEnd(pod);
+        const endedNow = end !== undefined && pod.phase !== "Failed" && before.failedEndAt !== undefined && (end.finishedAt as number) > before.failedEndAt;
+        const restartOfJudgedEnd = before.failedEndAt !== undefined && pod.lastTerminated?.finishedAt !== undefined && pod.lastTerminated.finishedAt <= before.failedEndAt;
+        if (endedNow || (pod.restarts > before.restarts && !restartOfJudgedEnd)) {
+            const last = endedNow ? end : pod.lastTerminated ?? pod.terminated;
             const exit = last?.reason ?? "container restarted";
             const reason = pod.waitingReason === "CrashLoopBackOff" ? `CrashLoopBackOff, last exit ${exit}` : exit;
             failures.push({ reason, pod, since: when(last?.finishedAt), exitCode: last?.exitCode, previousLog: true });
@@ -332,7 +344,8 @@ export function decide(state: WatchState, observation: Observation, thresholdMs:
 
     const pods: Record<string, PodMemory> = {};
     for (const pod of observation.pods) {
-        pods[pod.uid] = { restarts: pod.restarts, phase: pod.phase, terminating: pod.terminating, ready: pod.ready, resourceVersion: pod.resourceVersion };
+        const failedEndAt = Math.max(newestFailedEnd(pod)?.finishedAt ?? 0, state.pods[pod.uid]?.failedEndAt ?? 0);
+        pods[pod.uid] = { restarts: pod.restarts, phase: pod.phase, terminating: pod.terminating, ready: pod.ready, resourceVersion: pod.resourceVersion, failedEndAt };
     }
     return { state: { pods, noReadySince, readySince, incident, downMailed }, decisions, counted };
 }
