@@ -6,9 +6,10 @@
  *
  * Network: a bridge of the run's own with an address range that collides with nothing here
  * (198.18.0.0/15 is reserved for benchmarking, RFC 2544); pods get addresses on it and a route for
- * the Service range via the bridge address, nothing else: no default route, no masquerade, and
- * IPv4 forwarding stays as it is (off here). The API server listens on the bridge address, so the
- * host and the pods reach it alike.
+ * the Service range via the bridge address, nothing else: no default route, no masquerade. Only the
+ * bridge forwards (bridge to bridge, for pod -> ClusterIP -> pod); ip_forward stays as it is (off
+ * here). The API server listens on the bridge address, so the host and the pods reach it alike;
+ * CoreDNS there answers the pods' cluster names.
  *
  * What this machine needs (see shared/notes/real-node.md): cgroup v1 (`failCgroupV1: false`, the
  * cgroupfs driver), root without CAP_SYS_RESOURCE (containerd's `restrict_oom_score_adj`), and a
@@ -19,6 +20,7 @@
  */
 import { execFile } from "child_process";
 import { randomBytes } from "crypto";
+import { promises as dns } from "dns";
 import * as fs from "fs";
 import * as path from "path";
 import type { ControlPlane } from "../controlPlane";
@@ -35,6 +37,10 @@ export const NETWORK = {
     podRangeEnd: "198.18.0.250",
     serviceCidr: "198.19.0.0/24",
     kubernetesServiceIp: "198.19.0.1",
+    /** nftables table of the run's own that keeps forwarding on the bridge (see prepareNode). */
+    forwardTable: "workshop-e2e-forward",
+    /** The pods' DNS: CoreDNS on the host, on the bridge address (see startClusterDns). */
+    clusterDomain: "cluster.local",
 } as const;
 
 export const NODE_NAME = "workshop-e2e-node";
@@ -60,6 +66,7 @@ export interface NodeState {
     kubelet?: Service;
     kubeletArgs?: string[];
     kubeProxy?: Service;
+    coredns?: Service;
     /** Seconds each part took to come up. */
     readonly timings: Record<string, number>;
 }
@@ -156,6 +163,20 @@ export async function prepareNode(binDir: string, dir: string): Promise<NodeStat
         // The Service range goes to the bridge too: before kube-proxy's rules exist, a ClusterIP packet
         // dies on the bridge instead of following the default route out of the machine.
         await run("ip", ["route", "add", NETWORK.serviceCidr, "dev", NETWORK.bridge, "src", NETWORK.address]);
+        // Pod -> ClusterIP -> another pod (the backup Job to PostgreSQL): kube-proxy's DNAT sends the packet back out of the
+        // bridge it came in by, which is forwarding. Only the bridge forwards (its own sysctl, gone with it; ip_forward and
+        // every other interface stay as they were), and a table of the run's own drops anything between the bridge and any
+        // other interface, so nothing a pod sends leaves the machine.
+        fs.writeFileSync(`/proc/sys/net/ipv4/conf/${NETWORK.bridge}/forwarding`, "1");
+        await run("nft", ["-f", "-"], { input: `table ip ${NETWORK.forwardTable} {
+    chain forward {
+        type filter hook forward priority filter; policy accept;
+        iifname "${NETWORK.bridge}" oifname "${NETWORK.bridge}" accept
+        iifname "${NETWORK.bridge}" drop
+        oifname "${NETWORK.bridge}" drop
+    }
+}
+` });
     });
     // One cgroup root of the run's own in every v1 hierarchy; cpuset needs its cpus and mems.
     state.cgroupRoot = `/workshop-e2e-${randomBytes(4).toString("hex")}`;
@@ -304,8 +325,10 @@ export async function startNode(state: NodeState, tools: NodeTools, processes: P
         makeIPTablesUtilChains: false,
         podLogsDir: path.join(dir, "pod-logs"),
         volumePluginDir: path.join(dir, "kubelet", "volume-plugins"),
-        // Pods get no DNS: nothing the stack runs needs a name resolved (see e2e/tools/README.md).
+        // Pods resolve cluster names only, through CoreDNS (startClusterDns); the host's resolv.conf is not theirs.
         resolvConf: "",
+        clusterDNS: [NETWORK.address],
+        clusterDomain: NETWORK.clusterDomain,
         failSwapOn: false,
         evictionHard: { "memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%", "nodefs.inodesFree": "1%" },
         imageGCHighThresholdPercent: 100,
@@ -358,6 +381,8 @@ export async function startNode(state: NodeState, tools: NodeTools, processes: P
         });
     });
 
+    await timed(state, "coredns", () => startClusterDns(state, processes, plane));
+
     // --- storage: local PersistentVolumes under a default StorageClass with no provisioner.
     await timed(state, "storage", async () => {
         await plane.api.create("/apis/storage.k8s.io/v1/storageclasses", {
@@ -385,6 +410,36 @@ export async function startNode(state: NodeState, tools: NodeTools, processes: P
                 },
             });
         }
+    });
+}
+
+/**
+ * The pods' cluster DNS: CoreDNS of e2e/tools (the release kubeadm installs, with the kubernetes
+ * plugin), a host process on the bridge address, port 53, that the kubelet names as clusterDNS.
+ * Not a Deployment behind a kube-dns Service, as kubeadm runs it: that needs an image of its own and
+ * proves nothing the stack uses; what the stack needs is that pods resolve Service names (the backup
+ * Job and the restore pod reach PostgreSQL by `postgres.<namespace>.svc.cluster.local`). Only the
+ * cluster's zone is served, with no forwarder: no query leaves the machine, other names are refused.
+ */
+async function startClusterDns(state: NodeState, processes: Processes, plane: ControlPlane): Promise<void> {
+    const corefile = writeFile(path.join(state.dir, "coredns", "Corefile"), `${NETWORK.clusterDomain}:53 {
+    bind ${NETWORK.address}
+    errors
+    log
+    kubernetes ${NETWORK.clusterDomain} {
+        kubeconfig ${plane.kubeconfig}
+    }
+}
+`);
+    state.coredns = processes.start("coredns", path.join(state.binDir, "coredns"), ["-conf", corefile]);
+    const resolver = new dns.Resolver({ timeout: 1000, tries: 1 });
+    resolver.setServers([NETWORK.address]);
+    await until("CoreDNS to resolve the kubernetes Service", 30_000, async () => {
+        if (state.coredns?.child.exitCode !== null) {
+            throw new Error(`coredns exited:\n${processes.tail(state.coredns as Service)}`);
+        }
+        const addresses = await resolver.resolve4(`kubernetes.default.svc.${NETWORK.clusterDomain}`);
+        return addresses.includes(NETWORK.kubernetesServiceIp) ? true : undefined;
     });
 }
 
@@ -483,6 +538,9 @@ export async function stopNode(state: NodeState, beforeNetwork: () => Promise<vo
     if (!await signalAndWait(state.kubelet, 10_000)) {
         notes.push("the kubelet needed SIGKILL");
     }
+    if (!await signalAndWait(state.coredns, 10_000)) {
+        notes.push("coredns needed SIGKILL");
+    }
     // 2. Every container and sandbox, through containerd while it runs.
     if (state.containerd && state.containerd.child.exitCode === null) {
         const ids = (await ctr(state, "containers", "ls", "-q")).split("\n").filter((id) => id !== "");
@@ -535,11 +593,14 @@ export async function stopNode(state: NodeState, beforeNetwork: () => Promise<vo
         }
         await quiet("ip", ["link", "del", NETWORK.bridge]);
     }
-    // 6. kube-proxy's tables (nftables mode: one per family).
+    // 6. kube-proxy's tables (nftables mode: one per family), and the bridge's forwarding rules.
     for (const family of ["ip", "ip6"]) {
         if (!state.before.nftTables.includes(`table ${family} kube-proxy`)) {
             await quiet("nft", ["delete", "table", family, "kube-proxy"]);
         }
+    }
+    if (state.bridge && !state.before.nftTables.includes(`table ip ${NETWORK.forwardTable}`)) {
+        await quiet("nft", ["delete", "table", "ip", NETWORK.forwardTable]);
     }
     // 7. cgroups, deepest first (a cgroup can be removed once it has no process).
     if (state.cgroupRoot) {

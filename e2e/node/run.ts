@@ -17,7 +17,6 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Client } from "pg";
 import { PROJECT } from "../../config/settings";
 import { startFakeSendgrid } from "../../testing/fakeSendgrid";
 import { queryOnce as sql } from "../../testing/embeddedPostgres";
@@ -26,9 +25,8 @@ import { KubeApi } from "../kubeApi";
 import { Processes, processesMentioning, run, runStreaming, until } from "../processes";
 import { copyProject, programIn, step, tally } from "../steps";
 import { NETWORK, NODE_NAME, NodeState, prepareNode, startKubelet, startNode, stopKubelet, stopNode, waitForNodeReady } from "./node";
-import { startTunnel, Tunnel } from "../../tunnel/tunnel";
-import { DATABASE_SERVICE } from "../../config/route";
-import { startRelay } from "./portForward";
+import { backupJob, FaultContext, isReady, oomKill, watcherInItsDeployment, WATCHER_BLIND_SECONDS, writeOnce } from "./faults";
+import { PodForward, startPodForward, startRelay } from "./portForward";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const STACK = "node";
@@ -47,14 +45,15 @@ function figure(text: string): void {
 
 /**
  * The mailer's API address (SENDGRID_API_URL, which the mailer reads and the stack has no setting
- * for yet) added to the alert settings ConfigMap, pointing at the fake SendGrid.
+ * for yet) added to the alert settings ConfigMap, pointing at the fake SendGrid; and the watcher's
+ * blind bound (BLIND_ALERT_SECONDS, read from the same ConfigMap) shortened for step f.
  */
 function mailerAddress(sendgridUrl: () => string): () => void {
     return () => pulumi.runtime.registerStackTransformation((args) => {
         if (args.type === "kubernetes:core/v1:ConfigMap" && args.props.data !== undefined) {
             return {
                 props: { ...args.props, data: pulumi.output(args.props.data).apply((data: Record<string, string>) =>
-                    ("ALERT_TO" in data ? { ...data, SENDGRID_API_URL: sendgridUrl() } : data)) },
+                    ("ALERT_TO" in data ? { ...data, SENDGRID_API_URL: sendgridUrl(), BLIND_ALERT_SECONDS: String(WATCHER_BLIND_SECONDS) } : data)) },
                 opts: args.opts,
             };
         }
@@ -66,22 +65,6 @@ function mailerAddress(sendgridUrl: () => string): () => void {
 async function runWithProgress(command: string, args: string[], logFile: string): Promise<string> {
     const stdout = await runStreaming(command, args, { onLine: (line) => console.log(`      ${line}`), logFile });
     return stdout.trim().split("\n").pop() as string;
-}
-
-/**
- * One query on a connection of its own that the server may end at any moment: pg raises a connection
- * the server terminates (57P01, a shutdown) as an `error` event, which unhandled would end the run
- * before its cleanup; here it only fails the query.
- */
-async function writeOnce(connection: ConstructorParameters<typeof Client>[0], text: string): Promise<any[]> {
-    const client = new Client(connection);
-    client.on("error", () => undefined);
-    try {
-        await client.connect();
-        return (await client.query(text)).rows;
-    } finally {
-        await client.end().catch(() => undefined);
-    }
 }
 
 /** Pod deletions of step g: graceful ones, then one forced (--grace-period=0 --force). */
@@ -139,8 +122,6 @@ function watchServers() {
     };
 }
 
-const isReady = (pod: any) => pod.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True");
-
 async function main(): Promise<number> {
     if (process.getuid?.() !== 0) {
         console.log("npm run test:node needs root: it makes a bridge, mounts and cgroups.\n0 passed, 1 failed");
@@ -157,7 +138,7 @@ async function main(): Promise<number> {
     let imagesList = "";
     let plane: ControlPlane | undefined;
     let node: NodeState | undefined;
-    let forward: Tunnel | undefined;
+    let forward: PodForward | undefined;
     let stack: Stack | undefined;
     const mail = await startFakeSendgrid();
     let relay: { port: number; close(): Promise<void> } | undefined;
@@ -171,11 +152,12 @@ async function main(): Promise<number> {
     const api = () => (plane as ControlPlane).api as KubeApi;
     let dbPassword = DB.password;
     let images: Record<string, string> = {};
-    const superuser = () => ({ host: "127.0.0.1", port: (forward as Tunnel).port, user: DB.user, password: dbPassword, database: DB.name, sslMode: "disable" as const });
+    const superuser = () => ({ host: "127.0.0.1", port: (forward as PodForward).port, user: DB.user, password: dbPassword, database: DB.name, sslMode: "disable" as const });
     const engineLog = (name: string) => ({ onOutput: (text: string) => fs.appendFileSync(path.join(logDir, `pulumi-${name}.log`), text) });
     const postgresPods = async () => (await api().get(`/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=${encodeURIComponent(POSTGRES_SELECTOR)}`)).items as any[];
     const kubectl = (...args: string[]) => run(path.join(binDir, "kubectl"), ["--kubeconfig", (plane as ControlPlane).kubeconfig, ...args]);
     const rows = async () => Number((await sql(superuser(), `SELECT count(*) AS n FROM ${SCHEMA}.attendees`))[0].n);
+    const faults: FaultContext = { api, kubectl, namespace: NAMESPACE, mail, superuser, figure, logDir };
 
     try {
         await step("tools: find or build the pinned toolchain, the node's tools included", async () => {
@@ -222,16 +204,15 @@ async function main(): Promise<number> {
                 PATH: [binDir, standinDir, path.join(ROOT, "node_modules/.bin"), process.env.PATH].join(":"),
             });
             process.env.KUBECONFIG = (plane as ControlPlane).kubeconfig;
-            // The program's own tunnel, as scripts/pulumi.sh starts it around the CLI; here around the Automation API's operations.
-            forward = await startTunnel({ cluster: { kubeconfig: (plane as ControlPlane).kubeconfig }, namespace: NAMESPACE, service: DATABASE_SERVICE, port: 0,
-                log: (line) => fs.appendFileSync(path.join(logDir, "tunnel.log"), `${line}\n`) });
+            forward = await startPodForward(path.join(binDir, "kubectl"), (plane as ControlPlane).kubeconfig, api(), NAMESPACE, POSTGRES_SELECTOR, 5432,
+                (line) => fs.appendFileSync(path.join(logDir, "port-forward.log"), `${line}\n`));
             images = Object.fromEntries(fs.readFileSync(imagesList, "utf8").trim().split("\n").map((line) => line.split(" ")[1])
                 .map((ref) => [ref.split("/").pop()?.split(":")[0] === "postgres" && ref.endsWith("-b") ? "postgresAlt" : ref.split("/").pop()?.split(":")[0], ref]));
             const pulumiCommand = await PulumiCommand.get({ root: path.dirname(binDir), skipVersionCheck: true });
             stack = await LocalWorkspace.createStack({ stackName: STACK, projectName: PROJECT, program: programIn(project, mailerAddress(() => `http://${NETWORK.address}:${relay?.port}`)) },
                 { workDir: project, pulumiCommand, envVars: engineEnv });
             const plain = { dbName: DB.name, dbUser: DB.user, namespace: NAMESPACE, serviceType: "ClusterIP", alertTo: "ops@example.com", alertFrom: "alerts@example.com",
-                tunnelPort: String(forward.port), image: images.postgres, alertImage: images.node, watcherNotReadySeconds: "10", allowDataDeletion: "true" };
+                dbHost: "127.0.0.1", dbPort: String(forward.port), image: images.postgres, alertImage: images.node, watcherNotReadySeconds: "10", allowDataDeletion: "true" };
             const secret = { dbPassword: DB.password, appPassword: secrets.app, sendgridApiKey: secrets.sendgrid, backupPassword: secrets.backup };
             await stack.setAllConfig(Object.fromEntries([
                 ...Object.entries(plain).map(([key, value]) => [`${PROJECT}:${key}`, { value }]),
@@ -337,6 +318,8 @@ async function main(): Promise<number> {
             assert.ok(text.includes(pod.metadata.name), "the pod's name");
         });
 
+        await step("d. OOM: a query exceeds the server's memory limit; the kernel kills its backend, the server exits (restart_after_crash=off), the container restarts; one OOMKilled alert", () => oomKill(faults));
+
         await step("e. node loss: the kubelet stops; node and pod go NotReady; the watcher mails after its threshold; the kubelet returns: one recovery mail", async () => {
             const mailsBefore = mail.requests.length;
             const faultAt = performance.now();
@@ -361,6 +344,11 @@ async function main(): Promise<number> {
             assert.strictEqual(subjects.filter((s) => /recover/i.test(s)).length, 1, `one recovery mail; subjects: ${subjects.join(" | ")}`);
             assert.strictEqual(subjects.filter((s) => !/recover/i.test(s)).length, 1, `one down mail; subjects: ${subjects.join(" | ")}`);
         });
+
+        await step("f. watcher in its Deployment: in-cluster config, projected token, the kubernetes Service through kube-proxy; its Role removed: one \"NOT working\" mail, then one \"work again\"", () => watcherInItsDeployment(faults));
+
+        await step("g. backup: a Job from the backup CronJob reaches the server by its Service name (CoreDNS, ClusterIP) and dumps; its restore check fails on the roles (a known defect); one backup FAILED mail", async () =>
+            backupJob(faults, (await (stack as Stack).outputs()).backupCronJob.value));
 
         await step(`g. one server on the volume: ${LOCK_TRIALS.length} pod deletions under writes (the last forced); each new server starts after the old one's last process ended; rows intact; pg_amcheck clean`, async () => {
             await sql(superuser(), "CREATE TABLE IF NOT EXISTS public.lock_trial (id bigserial PRIMARY KEY, trial int NOT NULL, payload text NOT NULL)");
