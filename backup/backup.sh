@@ -16,9 +16,12 @@
 # BACKUP_KEEP (run): how many verified backups to keep.
 set -eu
 
-# The throwaway server listens only on a socket in SCRATCH_DIR; this superuser exists nowhere else.
-CHECK_USER=backup_check
+# The throwaway server listens only on a socket in SCRATCH_DIR.
 CHECK_PORT=5432
+# globals.sql's first line names the dumped cluster's bootstrap superuser (oid 10), whom the check
+# server gets as its own: since PostgreSQL 16 only the bootstrap superuser may grant predefined
+# roles such as pg_read_all_data, and pg_dumpall writes those grants `GRANTED BY` that name.
+BOOTSTRAP_HEADER='-- Bootstrap superuser of the dumped cluster: '
 
 # One line per table whose rows pg_dump saves, as `"schema.table": N`: sortable, comparable, and
 # already a JSON object member for the manifest (to_json escapes any character a name may hold).
@@ -94,8 +97,15 @@ verify() {
     dir=$1
     (cd "$dir" && sha256sum --check --quiet --strict SHA256SUMS >&2) || fail "$dir: files do not match SHA256SUMS"
     pg_restore --list "$dir/database.dump" >/dev/null || fail "$dir/database.dump is not a readable custom-format dump"
+    CHECK_USER=$(sed -n "1s/^$BOOTSTRAP_HEADER//p" "$dir/globals.sql")
+    [ -n "$CHECK_USER" ] || fail "$dir/globals.sql does not name the dumped cluster's bootstrap superuser on its first line"
     start_check_server
-    check_psql --dbname=postgres --file="$dir/globals.sql" >/dev/null || fail "$dir/globals.sql does not restore"
+    # pg_dumpall creates every role, the bootstrap superuser too (its own comment: "it won't hurt
+    # for the CREATE to fail"); with ON_ERROR_STOP it would, so that one line becomes a comment,
+    # which keeps psql's line numbers those of the file. Its ALTER ROLE still runs.
+    create="CREATE ROLE $(check_psql --no-align --tuples-only --dbname=postgres -c 'SELECT quote_ident(current_user)');"
+    CREATE=$create awk '$0 == ENVIRON["CREATE"] { $0 = "-- exists already: " $0 } 1' "$dir/globals.sql" |
+        check_psql --dbname=postgres >/dev/null || fail "$dir/globals.sql does not restore"
     pg_restore --host="$SCRATCH_DIR" --port="$CHECK_PORT" --username="$CHECK_USER" --dbname=postgres \
         --create --exit-on-error "$dir/database.dump" || fail "$dir/database.dump does not restore"
     printf '%s\n' "$COUNT_ROWS" | check_psql --no-align --tuples-only --dbname="$PGDATABASE" \
@@ -126,9 +136,15 @@ SQL
     [ -e "$1/.dumped" ] || fail "pg_dump failed"
     LC_ALL=C sort "$1/row-counts.unsorted" >"$1/row-counts"
     rm "$1/.dumped" "$1/row-counts.unsorted"
-    # --no-role-passwords: reading password hashes (pg_authid) takes a superuser, and hashes do not
-    # belong on a second volume; `pulumi up` sets every role's password again after a rebuild.
-    pg_dumpall --globals-only --no-role-passwords --database="$PGDATABASE" --file="$1/globals.sql"
+    # The stack's roles (dbUser, whom the image's initdb makes the bootstrap superuser) are plain
+    # identifiers, so the name fits on the header's line.
+    bootstrap=$(psql -X -q -v ON_ERROR_STOP=1 --no-align --tuples-only -c "SELECT rolname FROM pg_roles WHERE oid = 10")
+    {
+        printf '%s%s\n' "$BOOTSTRAP_HEADER" "$bootstrap"
+        # --no-role-passwords: reading password hashes (pg_authid) takes a superuser, and hashes do not
+        # belong on a second volume; `pulumi up` sets every role's password again after a rebuild.
+        pg_dumpall --globals-only --no-role-passwords --database="$PGDATABASE"
+    } >"$1/globals.sql"
 }
 
 # The published backups of $PGDATABASE (none is not an error).

@@ -13,6 +13,7 @@ import { execFileSync } from "child_process";
 import { restoreConfirmation, restorePod, RestoreTarget } from "./backupSpec";
 import { BACKUP_CLAIM as CLAIM, backupContainer, imagePath, inBackupContainer, jobCommand, seedWorkshop } from "../testing/backupFixture";
 import { devStack } from "../testing/devStack";
+import { startPostgres, SUPERUSER as EMBEDDED_SUPERUSER } from "../testing/embeddedPostgres";
 import { Exit, Materialised, runCommand } from "../testing/kubelet";
 import { ProgramRun, runProgram, valueOf } from "../testing/program";
 import { startSystemPostgres, SystemServer } from "../testing/systemPostgres";
@@ -137,8 +138,10 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
             assert.strictEqual(file.bytes, fs.statSync(path.join(set, file.name)).size, file.name);
         }
         const globals = fs.readFileSync(path.join(set, "globals.sql"), "utf8");
+        assert.match(globals, /^-- Bootstrap superuser of the dumped cluster: postgres\n/, "the check server's superuser, named on the first line");
         assert.match(globals, /CREATE ROLE workshop_backup;/);
-        assert.match(globals, /GRANT pg_read_all_data TO workshop_backup/);
+        // The provider's grant, made as the bootstrap superuser: on PostgreSQL 16+ only that role may make it again.
+        assert.match(globals, /^GRANT pg_read_all_data TO workshop_backup( WITH INHERIT TRUE)? GRANTED BY postgres;$/m);
         assert.doesNotMatch(globals, /PASSWORD|SCRAM-SHA-256/, "no password hashes on the backup volume");
     });
 
@@ -168,6 +171,24 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
         assert.match(listed.stdout.split("\n")[0], new RegExp(`^${published}  \\d+ bytes$`), "newest first");
     });
 
+    it("a rebuilt stack's fresh PostgreSQL 18 takes the roles file as docs/backups.md says: grants GRANTED BY its bootstrap superuser included", async () => {
+        // As after `npm run up` on an empty volume: initdb made dbUser (postgres) the bootstrap superuser.
+        const fresh = await startPostgres();
+        try {
+            const applied = await runCommand([path.join(server.bin, "psql"), "-X", "-q", "-f", path.join(claim, published, "globals.sql")], {
+                PGHOST: "127.0.0.1", PGPORT: String(fresh.port), PGUSER: EMBEDDED_SUPERUSER, PGPASSWORD: fresh.connection("postgres").password, PGDATABASE: "postgres",
+            });
+            assert.strictEqual(applied.code, 0, applied.stderr);
+            // pg_dumpall's CREATE ROLE of the bootstrap superuser, which it expects to fail, is the only error.
+            assert.deepStrictEqual(applied.stderr.match(/ERROR:.*/g), ["ERROR:  role \"postgres\" already exists"], applied.stderr);
+            assert.deepStrictEqual(await fresh.query("postgres", `SELECT r.rolname AS role, g.rolname AS grantor FROM pg_auth_members m
+                JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member JOIN pg_roles g ON g.oid = m.grantor
+                WHERE u.rolname = 'workshop_backup'`), [{ role: "pg_read_all_data", grantor: "postgres" }]);
+        } finally {
+            await fresh.stop();
+        }
+    });
+
     it("the restore pod refuses a backup that no longer matches its checksums, and changes nothing", async () => {
         const copy = path.join(root, "damaged-claim");
         fs.cpSync(path.join(claim, published), path.join(copy, published), { recursive: true });
@@ -195,6 +216,12 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
                     fs.writeFileSync(path.join(set, "database.dump"), dump.subarray(0, dump.length - 64));
                     resum(set);
                 },
+                // The check server's superuser as before the fix: a superuser, but not the bootstrap one.
+                otherSuperuser: (set) => {
+                    const globals = path.join(set, "globals.sql");
+                    fs.writeFileSync(globals, fs.readFileSync(globals, "utf8").replace(/^(-- Bootstrap superuser of the dumped cluster: )postgres$/m, "$1backup_check"));
+                    resum(set);
+                },
                 miscounted: (set) => {
                     const counts = path.join(set, "row-counts");
                     fs.writeFileSync(counts, fs.readFileSync(counts, "utf8").replace("\"workshop.attendees\": 1", "\"workshop.attendees\": 2"));
@@ -219,6 +246,13 @@ describe("backups and restores against a real PostgreSQL, run as the kubelet wou
             const exit = await verifications.truncated;
             assert.strictEqual(exit.code, 1);
             assert.match(exit.stderr, /database.dump (does not restore|is not a readable custom-format dump)/);
+        });
+
+        it("a roles file restored by a superuser other than the dumped cluster's bootstrap superuser fails, as PostgreSQL 16+ refuses its grants", async () => {
+            const exit = await verifications.otherSuperuser;
+            assert.strictEqual(exit.code, 1);
+            assert.match(exit.stderr, /ERROR: {2}permission denied to grant privileges as role "postgres"\nDETAIL: {2}The grantor must have the ADMIN option on role "pg_read_all_data"/);
+            assert.match(exit.stderr, /globals.sql does not restore/);
         });
 
         it("a row count that differs from the dump's snapshot fails the check and names the table", async () => {

