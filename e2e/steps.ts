@@ -1,7 +1,7 @@
 /**
- * What `npm run test:e2e` and `npm run test:node` share: their steps (each printed with its time,
- * skipped after a failure unless it must always run), their closing count, and the project copy
- * whose index.ts they run as an inline program.
+ * The step runner of `npm run test:e2e` (each step printed with its time, skipped after a failure
+ * unless it must always run), its closing count, and the project copy whose index.ts it runs as an
+ * inline program.
  */
 import * as fs from "fs";
 import * as path from "path";

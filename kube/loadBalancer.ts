@@ -1,7 +1,7 @@
 /**
  * How long to wait for a LoadBalancer Service's address. The Kubernetes provider waits 10 minutes
  * and then fails; on a cluster with no load-balancer controller (kind, minikube without
- * `minikube tunnel`, kwok) no address ever comes. A controller that handles the Service shows it
+ * `minikube tunnel`, the e2e's node) no address ever comes. A controller that handles the Service shows it
  * within seconds, as an event on the Service or as the address itself, so silence past a short
  * window means there is none: fail then, naming the ways forward.
  */

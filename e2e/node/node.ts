@@ -46,7 +46,7 @@ export const NETWORK = {
 export const NODE_NAME = "workshop-e2e-node";
 export const STORAGE_CLASS = "workshop-e2e-local";
 /** How many local PersistentVolumes the node offers (each stack takes two claims). */
-export const LOCAL_VOLUMES = 8;
+export const LOCAL_VOLUMES = 12;
 
 export interface NodeTools {
     readonly binDir: string;
@@ -67,12 +67,14 @@ export interface NodeState {
     kubeletArgs?: string[];
     kubeProxy?: Service;
     coredns?: Service;
+    /** The kubelet's API port (exec, logs, port-forward streams come through it). */
+    kubeletPort?: number;
     /** Seconds each part took to come up. */
     readonly timings: Record<string, number>;
 }
 
 /** The Debian packages the node needs at run time, by a command each provides. */
-const RUNTIME_COMMANDS: Record<string, string> = { ip: "iproute2", nft: "nftables", "iptables-save": "iptables", mount: "mount" };
+const RUNTIME_COMMANDS: Record<string, string> = { ip: "iproute2", nft: "nftables", "iptables-save": "iptables", mount: "mount", tcpdump: "tcpdump" };
 
 export async function missingRuntimePackages(): Promise<string[]> {
     const missing: string[] = [];
@@ -305,6 +307,7 @@ export async function startNode(state: NodeState, tools: NodeTools, processes: P
     writeKubeconfig(kubeletKubeconfig, { server: plane.server, ca,
         cert: fs.readFileSync(path.join(plane.pki, "kubelet.crt")), key: fs.readFileSync(path.join(plane.pki, "kubelet.key")) });
     const [kubeletPort, kubeletHealthz] = [await freePort(), await freePort()];
+    state.kubeletPort = kubeletPort;
     const kubeletConfig = writeFile(path.join(dir, "kubelet", "config.json"), JSON.stringify({
         apiVersion: "kubelet.config.k8s.io/v1beta1",
         kind: "KubeletConfiguration",

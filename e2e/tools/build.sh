@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned end-to-end toolchain (Pulumi CLI and plugins, a Kubernetes
-# control plane, etcd, kwok, and a node: runc, containerd, CNI plugins, kubelet,
+# control plane, etcd, and a node: runc, containerd, CNI plugins, kubelet,
 # kube-proxy, CoreDNS, pause) from Go modules into a cache directory keyed by the contents
 # of e2e/tools/, so that changed pins rebuild and unchanged ones reuse.
 #
@@ -134,7 +134,7 @@ build_go() { # name version wrapper package ldflags [modfile]
 
 # Every tool this script makes, in build order (for the up-front cost line).
 ALL_TOOLS=(pulumi pulumi-resource-pulumi-nodejs pulumi-resource-kubernetes
-  kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl
+  kube-apiserver kube-controller-manager kube-scheduler kubectl etcd
   runc containerd containerd-shim-runc-v2 ctr bridge host-local loopback portmap
   kubelet kube-proxy coredns pause)
 missing=()
@@ -219,15 +219,6 @@ if want etcd; then
     "-X go.etcd.io/etcd/api/v3/version.GitSHA=module-v$ETCD_VERSION"
 fi
 
-# --- kwok ---------------------------------------------------------------------
-if want kwok || want kwokctl; then
-  check_pin kwok sigs.k8s.io/kwok "v$KWOK_VERSION"
-  for c in kwok kwokctl; do
-    build_go "$c" "v$KWOK_VERSION" kwok "sigs.k8s.io/kwok/cmd/$c" \
-      "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
-  done
-fi
-
 # --- The node: runc, containerd, CNI plugins, kubelet, kube-proxy, pause -------
 if want runc; then
   check_pin runc github.com/opencontainers/runc "v$RUNC_VERSION"
@@ -238,7 +229,7 @@ if want runc; then
       report FAILED runc "v$RUNC_VERSION" 0
       failed+=(runc)
     else
-      # Only the real node (npm run test:node) runs runc: the rest of the toolchain is
+      # Only the node's container runtime runs runc: the rest of the toolchain is
       # still usable, so this is said, not failed.
       report skipped runc "v$RUNC_VERSION" 0
     fi
