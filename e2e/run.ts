@@ -16,7 +16,7 @@
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
-import { execFile } from "child_process";
+import { execFile, spawn } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -638,10 +638,25 @@ async function main(): Promise<number> {
             assert.ok(rows.some((row) => row.full_name === "Ada Lovelace"), "the seed row");
             await quickTunnel.close();
             const cli = { cwd: project, env: { ...process.env, ...engineEnv, PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE, PULUMI_STACK: "dev" } };
-            const refreshed = await run("npm", ["run", "-s", "pulumi", "--", "refresh", "--yes", "--expect-no-changes"], cli);
+            const refreshed = await run("bash", ["-c", "npm run -s pulumi -- refresh --yes --expect-no-changes 2>&1"], cli);
             fs.writeFileSync(path.join(logDir, "k-npm-refresh.log"), refreshed);
             assert.match(refreshed, /tunnel: 127\.0\.0\.1:15432 -> Service workshop-e2e-dev\/postgres's Ready pod/, "the scripts started the tunnel");
-            const destroyed = await run("npm", ["run", "-s", "destroy", "--", "--yes"], cli);
+            // `pulumi` run by hand, as the README says: `npm run tunnel` in another terminal first.
+            const byHand = spawn("npm", ["run", "-s", "tunnel"], { cwd: project, env: cli.env, stdio: ["ignore", "ignore", "pipe"], detached: true });
+            let said = "";
+            byHand.stderr.on("data", (chunk) => { said += chunk; });
+            const byHandExit = new Promise((resolve) => byHand.once("exit", resolve));
+            try {
+                await until("npm run tunnel to listen", 60_000, async () => (said.includes("Ctrl-C stops it") ? true : undefined), 100);
+                const direct = await run(path.join(binDir, "pulumi"), ["refresh", "--yes", "--expect-no-changes", "--stack", "dev"], cli);
+                fs.writeFileSync(path.join(logDir, "k-pulumi-refresh-by-hand.log"), `${said}\n${direct}`);
+            } finally {
+                // Ctrl-C in its terminal: the whole process group.
+                process.kill(-(byHand.pid as number), "SIGINT");
+                await byHandExit;
+            }
+            assert.ok(!(await listening(FORWARD_PORT)), "npm run tunnel ended on Ctrl-C");
+            const destroyed = await run("bash", ["-c", "npm run -s destroy -- --yes 2>&1"], cli);
             fs.writeFileSync(path.join(logDir, "k-npm-destroy.log"), destroyed);
             assert.match(destroyed, /tunnel: 127\.0\.0\.1:15432 ->/);
             assert.ok(!(await listening(FORWARD_PORT)), "the tunnel ended with the CLI");

@@ -89,6 +89,12 @@ async function main(argv: string[]): Promise<number> {
         }
         say(`${TUNNEL_HOST}:${tunnel.port} -> Service ${settings.namespace}/${DATABASE_SERVICE}'s Ready pod, through ${tunnel.server}`);
     }
+    // refresh and destroy do not run the program, which writes the CA file the provider verifies the server with.
+    const ca = spawnSync("pulumi", ["stack", "output", "caCertificate", "--stack", stack], { cwd: ROOT, encoding: "utf8" });
+    if (ca.status === 0 && ca.stdout.includes("BEGIN CERTIFICATE")) {
+        useCaFileRoot(ROOT);
+        writeCaFile(stack, `${ca.stdout.trim()}\n`);
+    }
     if (command.length === 0) {
         if (tunnel === undefined) {
             return 0;
@@ -97,12 +103,6 @@ async function main(argv: string[]): Promise<number> {
         await new Promise<void>((resolve) => ["SIGINT", "SIGTERM", "SIGHUP"].forEach((signal) => process.once(signal, () => resolve())));
         await tunnel.close();
         return 0;
-    }
-    // refresh and destroy do not run the program, which writes the CA file the provider verifies the server with.
-    const ca = spawnSync("pulumi", ["stack", "output", "caCertificate", "--stack", stack], { cwd: ROOT, encoding: "utf8" });
-    if (ca.status === 0 && ca.stdout.includes("BEGIN CERTIFICATE")) {
-        useCaFileRoot(ROOT);
-        writeCaFile(stack, `${ca.stdout.trim()}\n`);
     }
     const child = spawn(command[0], command.slice(1), { stdio: "inherit", cwd: ROOT });
     // Ctrl-C reaches the CLI from the terminal, and the CLI may still need the database to finish: the tunnel stays until it exits.
