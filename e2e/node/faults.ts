@@ -211,12 +211,15 @@ export async function watcherInItsDeployment(ctx: StepContext): Promise<void> {
 
     const { metadata, rules: roleRules } = role;
     const restoredAt = Date.now();
-    // With its managedFields: the stack's later server-side applies find their own fields, not another manager's (a conflict).
-    await ctx.api().create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ctx.namespace}/roles`, {
+    // Made again by a server-side apply as the stack's own field manager: the stack's later applies find their own
+    // fields, not another manager's (a conflict that would fail the next update).
+    const manager = (metadata.managedFields ?? []).find((entry: any) => entry.operation === "Apply")?.manager;
+    assert.ok(manager, "the Role was applied by the stack's field manager");
+    await ctx.api().request("PATCH", `/apis/rbac.authorization.k8s.io/v1/namespaces/${ctx.namespace}/roles/${metadata.name}?fieldManager=${encodeURIComponent(manager)}&force=true`, {
         apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role",
-        metadata: { name: metadata.name, namespace: metadata.namespace, labels: metadata.labels, annotations: metadata.annotations, managedFields: metadata.managedFields },
+        metadata: { name: metadata.name, namespace: metadata.namespace, labels: metadata.labels, annotations: metadata.annotations },
         rules: roleRules,
-    });
+    }, "application/apply-patch+yaml");
     const again = await until("the \"alerts work again\" mail", 180_000, async () => ctx.mail.requests.slice(mailsBefore).find((m) => WORK_AGAIN.test(subjectOf(m))), 500);
     const [current] = (await pods(ctx, WATCHER_SELECTOR)).filter((p) => p.metadata.uid === watcher.metadata.uid);
     ctx.figure(`Role restored -> "work again" mail: ${((wallClock(again) - restoredAt) / 1000).toFixed(2)} s; the watcher's container restarted ` +
