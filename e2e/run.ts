@@ -477,6 +477,7 @@ async function main(): Promise<number> {
             await assert.rejects(sql({ ...superuser(), sslMode: "disable", ca: undefined, password: "not-the-password", database: marker }, "SELECT 1"),
                 /pg_hba\.conf rejects connection .*no encryption/, "sslmode=disable from outside the pod is refused by pg_hba");
             if (capture) {
+                await capture.seen(Buffer.from(marker), 10_000).catch(() => undefined);
                 const bytes = await capture.stop();
                 figure(`capture: ${(bytes.length / 1024).toFixed(0)} KiB of the tunnel's traffic during the first up and these connections`);
                 assert.ok(bytes.includes(Buffer.from(marker)), "the capture saw the clear-text attempt's marker: it records the tunnel's traffic");

@@ -7,15 +7,19 @@
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
+import { until } from "../processes";
 
 export interface Capture {
+    /** Resolves once the recorded bytes hold `bytes` (the event that the capture has seen a packet); rejects after `timeoutMs`. */
+    seen(bytes: Buffer, timeoutMs: number): Promise<void>;
     /** Stops the capture; resolves with every byte it recorded (headers included, which only adds bytes to search). */
     stop(): Promise<Buffer>;
 }
 
 export async function startCapture(file: string, ports: readonly number[]): Promise<Capture> {
     const filter = `tcp and (${ports.map((port) => `port ${port}`).join(" or ")})`;
-    const child = spawn("tcpdump", ["-i", "any", "-U", "-n", "-s", "0", "-w", file, filter], { stdio: ["ignore", "ignore", "pipe"] });
+    // --immediate-mode and -U: each packet reaches the file as it is seen, not when a buffer fills.
+    const child = spawn("tcpdump", ["-i", "any", "--immediate-mode", "-U", "-n", "-s", "0", "-w", file, filter], { stdio: ["ignore", "ignore", "pipe"] });
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     // tcpdump says "listening on any" once it records: the event to wait for.
     await new Promise<void>((resolve, reject) => {
@@ -30,6 +34,8 @@ export async function startCapture(file: string, ports: readonly number[]): Prom
         exited.then((code) => reject(new Error(`tcpdump exited ${code}: ${said.trim()}`)));
     });
     return {
+        seen: (bytes, timeoutMs) => until("the capture to record the packet", timeoutMs,
+            async () => (fs.existsSync(file) && fs.readFileSync(file).includes(bytes) ? true : undefined), 100),
         stop: async () => {
             child.kill("SIGINT");
             await exited;
