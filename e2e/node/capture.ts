@@ -34,8 +34,9 @@ export async function startCapture(file: string, ports: readonly number[]): Prom
         exited.then((code) => reject(new Error(`tcpdump exited ${code}: ${said.trim()}`)));
     });
     return {
-        seen: (bytes, timeoutMs) => until("the capture to record the packet", timeoutMs,
-            async () => (fs.existsSync(file) && fs.readFileSync(file).includes(bytes) ? true : undefined), 100),
+        seen: async (bytes, timeoutMs) => {
+            await until("the capture to record the packet", timeoutMs, async () => (fs.existsSync(file) && fs.readFileSync(file).includes(bytes) ? true : undefined), 100);
+        },
         stop: async () => {
             child.kill("SIGINT");
             await exited;
