@@ -117,7 +117,7 @@ export async function nodeLoss(ctx: StepContext, node: NodeState, processes: Pro
 }
 
 /** Pod deletions of the one-server step: graceful ones, then one forced (--grace-period=0 --force). */
-export const LOCK_TRIALS: readonly boolean[] = [false, false, false, true];
+export const LOCK_TRIALS: readonly boolean[] = [false, false, true];
 const SERVER_SAMPLE_MS = 20;
 
 /**
