@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import { HBA_FILE, HBA_MOUNT, PG_HBA, TLS_CERT, TLS_KEY, TLS_KEY_MODE, TLS_MOUNT, tlsServerArgs } from "../database/tlsSpec";
 import { Connection, recordedFiles } from "../schema/migrationRunner";
-import { STARTED_AT } from "../testing/clock";
+import { clockEnv, STARTED_AT } from "../testing/clock";
 import { queryOnce, startPostgres, TestServer } from "../testing/embeddedPostgres";
 import { testCa, testServerCertificate } from "../testing/tlsFixture";
 import { issueCa, serverNames } from "./certificates";
@@ -97,8 +97,9 @@ describe("TLS on a real PostgreSQL, with the stack's pg_hba.conf and certificate
             this.skip();
         }
         // PGHOSTADDR connects to this server while libpq checks the certificate against PGHOST, the Service's name.
+        // The test's clock too: libpq checks the certificate's dates, which the tests' clock set.
         const env = {
-            PATH: process.env.PATH ?? "", PGHOST: SERVICE_HOST, PGHOSTADDR: "127.0.0.1", PGPORT: String(server.port), PGUSER: "postgres",
+            ...clockEnv(), PATH: process.env.PATH ?? "", PGHOST: SERVICE_HOST, PGHOSTADDR: "127.0.0.1", PGPORT: String(server.port), PGUSER: "postgres",
             PGPASSWORD: runner({}).password, PGDATABASE: "postgres", PGSSLMODE: "verify-full", PGSSLROOTCERT: caFile, PGCONNECT_TIMEOUT: "10",
         };
         const verified = spawnSync(psql, ["-X", "-At", "-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"], { env, encoding: "utf8" });
