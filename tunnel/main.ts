@@ -10,6 +10,7 @@
  * rule and defaults) and starts only when the stack reaches PostgreSQL through it.
  */
 import { spawn, spawnSync } from "child_process";
+import * as os from "os";
 import * as path from "path";
 import { DEFAULTS, FORWARD_PORT, LIMITS, PROJECT, ServiceType } from "../config/settings";
 import { DATABASE_SERVICE, databaseRoute, TUNNEL_HOST } from "../config/route";
@@ -115,7 +116,8 @@ async function main(argv: string[]): Promise<number> {
             say(`${command[0]}: ${error.message}`);
             resolve(127);
         });
-        child.on("exit", (status, signal) => resolve(status ?? (signal ? 128 + 2 : 1)));
+        // As a shell reports a command a signal ended: 128 + its number.
+        child.on("exit", (status, signal) => resolve(status ?? (signal ? 128 + os.constants.signals[signal] : 1)));
     });
     await tunnel?.close();
     return code;
