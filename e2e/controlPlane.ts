@@ -96,6 +96,9 @@ export async function startControlPlane(binDir: string, dir: string, processes: 
         `--service-account-key-file=${pki}/sa.pub`, `--service-account-signing-key-file=${pki}/sa.key`,
         "--allow-privileged=false",
         "--profiling=false",
+        // Watches end after 30–60 s instead of 30–60 min, so that a client that lost its rights (the
+        // watcher whose Role is removed, step n5) meets the refusal within a minute, not at a random hour.
+        "--min-request-timeout=30",
     ]);
 
     const kubeconfig = path.join(dir, "admin.kubeconfig");
