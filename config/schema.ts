@@ -20,6 +20,11 @@ function schemaProblem(name: string): string | undefined {
     return undefined;
 }
 
+/** The tunnel's local port when set; undefined when unset or refused. The scripts that start the tunnel read it here too. */
+export function readTunnelPort(reader: Reader): number | undefined {
+    return reader.integer("tunnelPort", "a local TCP port for the tunnel");
+}
+
 /** `serviceType` undefined: it was refused, so the checks that depend on it are skipped. */
 export function readSchema(reader: Reader, serviceType: ServiceType | undefined, dbUser: string): SchemaSettings {
     const dbHost = reader.get("dbHost");
@@ -37,7 +42,7 @@ export function readSchema(reader: Reader, serviceType: ServiceType | undefined,
     }
     const schemaName = reader.text("schemaName", DEFAULTS.schemaName, schemaProblem);
     reader.secret("appPassword", "the password of the application role", { required: true, check: passwordProblem });
-    const tunnelPort = reader.integer("tunnelPort", "a local TCP port for the tunnel") ?? FORWARD_PORT;
+    const tunnelPort = readTunnelPort(reader) ?? FORWARD_PORT;
     return {
         route: databaseRoute({ serviceType: serviceType ?? DEFAULTS.serviceType, dbHost, dbPort, tunnelPort }),
         appUser,

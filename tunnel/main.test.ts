@@ -16,7 +16,7 @@ describe("whether the scripts start the tunnel, read from the stack's config", (
         assert.deepStrictEqual(of({ serviceType: "LoadBalancer" }), { route: { via: "loadBalancer", port: undefined } });
     });
 
-    it("names a tunnel port it cannot use", () => {
-        assert.deepStrictEqual(of({ tunnelPort: "80" }), { problem: 'workshop-postgres:tunnelPort: expected a whole number from 1024 to 65535; got "80"' });
+    it("names a tunnel port it cannot use, in the program's own words", () => {
+        assert.deepStrictEqual(of({ tunnelPort: "80" }), { problem: 'workshop-postgres:tunnelPort: expected a local TCP port for the tunnel: a whole number from 1024 to 65535; got "80"' });
     });
 });

@@ -13,7 +13,9 @@ import { spawn, spawnSync } from "child_process";
 import * as os from "os";
 import * as path from "path";
 import { DEFAULTS, FORWARD_PORT, LIMITS, PROJECT, ServiceType } from "../config/settings";
+import { Reader } from "../config/reader";
 import { DATABASE_SERVICE, databaseRoute, TUNNEL_HOST } from "../config/route";
+import { readTunnelPort } from "../config/schema";
 import { useCaFileRoot, writeCaFile } from "../tls/caFile";
 import { startTunnel, Tunnel } from "./tunnel";
 
@@ -37,11 +39,11 @@ function stackConfig(stack: string): Record<string, string | undefined> {
 /** What the tunnel needs of the settings; undefined when the stack does not reach PostgreSQL through it. */
 export function tunnelSettings(config: Record<string, string | undefined>) {
     const get = (key: string) => config[`${PROJECT}:${key}`];
-    const port = get("tunnelPort") === undefined ? FORWARD_PORT : Number(get("tunnelPort"));
-    const { min, max } = LIMITS.tunnelPort;
-    if (!Number.isInteger(port) || port < min || port > max) {
-        // The program refuses it at preview with the setting's own message; refresh and destroy would fail to connect.
-        return { problem: `${PROJECT}:tunnelPort: expected a whole number from ${min} to ${max}; got "${get("tunnelPort")}"` };
+    // The program's own check and message: it refuses the same value at preview; refresh and destroy would fail to connect.
+    const reader = new Reader({ get, hasSecret: () => false });
+    const port = readTunnelPort(reader) ?? FORWARD_PORT;
+    if (reader.problems.length > 0) {
+        return { problem: reader.problems[0] };
     }
     const route = databaseRoute({
         serviceType: (get("serviceType") ?? DEFAULTS.serviceType) as ServiceType,
@@ -84,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
             const code = (error as { code?: string }).code;
             say(code === "EADDRINUSE"
                 ? `${TUNNEL_HOST}:${settings.route.port} is in use (an \`npm run tunnel\` of this stack in another terminal?): stop what holds it, ` +
-                    `or give this stack another port with \`npm run pulumi -- config set tunnelPort <1024-65535>\``
+                    `or give this stack another port with \`npm run pulumi -- config set tunnelPort <${LIMITS.tunnelPort.min}-${LIMITS.tunnelPort.max}>\``
                 : (error as Error).message);
             return 1;
         }

@@ -10,6 +10,7 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { MINUTE, STARTED_AT } from "../testing/clock";
 import { startTunnel, Tunnel } from "./tunnel";
 
 // ws comes with client-node; the test speaks the kubelet's side of the protocol with it.
@@ -43,7 +44,7 @@ async function fakeCluster() {
         }
         if (url.pathname === "/api/v1/namespaces/db/pods" && url.searchParams.get("labelSelector") === "app=db") {
             return json(200, { kind: "PodList", apiVersion: "v1", metadata: {}, items: pods.map((pod, index) => ({
-                metadata: { name: pod.name, creationTimestamp: new Date(Date.UTC(2000, 0, 1, 0, index)).toISOString() },
+                metadata: { name: pod.name, creationTimestamp: new Date(STARTED_AT + index * MINUTE).toISOString() },
                 spec: { containers: [{ name: "postgres", ports: [{ name: "postgresql", containerPort: 5432 }] }] },
                 status: { conditions: [{ type: "Ready", status: pod.ready ? "True" : "False" }] },
             })) });

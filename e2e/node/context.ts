@@ -25,6 +25,11 @@ export const POSTGRES_SELECTOR = "app.kubernetes.io/name=postgresql";
 
 export const isReady = (pod: any): boolean => pod.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True");
 
-export async function postgresPods(ctx: StepContext): Promise<any[]> {
-    return (await ctx.api().get(`/api/v1/namespaces/${ctx.namespace}/pods?labelSelector=${encodeURIComponent(POSTGRES_SELECTOR)}`)).items;
+/** The pods of the stack's namespace that a label selector selects. */
+export async function podsOf(ctx: StepContext, selector: string): Promise<any[]> {
+    return (await ctx.api().get(`/api/v1/namespaces/${ctx.namespace}/pods?labelSelector=${encodeURIComponent(selector)}`)).items;
+}
+
+export function postgresPods(ctx: StepContext): Promise<any[]> {
+    return podsOf(ctx, POSTGRES_SELECTOR);
 }

@@ -11,14 +11,13 @@ import type { ReceivedRequest } from "../../testing/fakeSendgrid";
 import { queryOnce as sql } from "../../testing/embeddedPostgres";
 import { clientConfig, Connection } from "../../schema/migrationRunner";
 import { run, until } from "../processes";
-import { isReady, StepContext } from "./context";
+import { isReady, podsOf, postgresPods, StepContext } from "./context";
 import { NETWORK } from "./node";
 
 
 /** How long the watcher may be blind before it mails that alerts are not working (its BLIND_ALERT_SECONDS; 120 s by default). */
 export const WATCHER_BLIND_SECONDS = 20;
 
-const POSTGRES_SELECTOR = "app.kubernetes.io/name=postgresql";
 const WATCHER_SELECTOR = "app.kubernetes.io/component=pod-watcher";
 
 
@@ -41,10 +40,6 @@ export async function writeOnce(connection: Connection, text: string): Promise<a
     } finally {
         await client.end().catch(() => undefined);
     }
-}
-
-async function pods(ctx: StepContext, selector: string): Promise<any[]> {
-    return (await ctx.api().get(`/api/v1/namespaces/${ctx.namespace}/pods?labelSelector=${encodeURIComponent(selector)}`)).items;
 }
 
 /** Host PIDs of a pod's processes (its containers' cgroups carry the pod's uid, with _ for - under cgroupfs). */
@@ -77,7 +72,7 @@ async function attendees(ctx: StepContext): Promise<{ n: number; digest: string 
  * watcher mails that once.
  */
 export async function oomKill(ctx: StepContext): Promise<void> {
-    const [pod] = (await pods(ctx, POSTGRES_SELECTOR)).filter(isReady);
+    const [pod] = (await postgresPods(ctx)).filter(isReady);
     assert.ok(pod, "a Ready PostgreSQL pod");
     const limit = pod.spec.containers.find((c: any) => c.name === "postgres").resources.limits.memory;
     const restarts = pod.status.containerStatuses.find((c: any) => c.name === "postgres").restartCount;
@@ -89,7 +84,7 @@ export async function oomKill(ctx: StepContext): Promise<void> {
         .then((rows) => `returned ${JSON.stringify(rows)}`, (error: Error) => error.message);
     const first = await until("the watcher's alert", 120_000, async () => ctx.mail.requests.slice(mailsBefore)[0]);
     const restarted = await until("the restarted container to be Ready", 120_000, async () => {
-        const current = (await pods(ctx, POSTGRES_SELECTOR)).find((p) => p.metadata.uid === pod.metadata.uid);
+        const current = (await postgresPods(ctx)).find((p) => p.metadata.uid === pod.metadata.uid);
         const status = current?.status.containerStatuses?.find((c: any) => c.name === "postgres");
         return status?.restartCount > restarts && isReady(current) ? status : undefined;
     }, 500);
@@ -153,7 +148,7 @@ function establishedTo(pid: number): string[] {
  * ServiceAccount; the Role is put back and it mails that alerts work again.
  */
 export async function watcherInItsDeployment(ctx: StepContext): Promise<void> {
-    const [watcher] = (await pods(ctx, WATCHER_SELECTOR)).filter(isReady);
+    const [watcher] = (await podsOf(ctx, WATCHER_SELECTOR)).filter(isReady);
     assert.ok(watcher, "a Ready watcher pod");
     const owner = watcher.metadata.ownerReferences?.[0];
     assert.strictEqual(owner?.kind, "ReplicaSet", "made by its Deployment's ReplicaSet");
@@ -221,13 +216,13 @@ export async function watcherInItsDeployment(ctx: StepContext): Promise<void> {
         rules: roleRules,
     }, "application/apply-patch+yaml");
     const again = await until("the \"alerts work again\" mail", 180_000, async () => ctx.mail.requests.slice(mailsBefore).find((m) => WORK_AGAIN.test(subjectOf(m))), 500);
-    const [current] = (await pods(ctx, WATCHER_SELECTOR)).filter((p) => p.metadata.uid === watcher.metadata.uid);
+    const [current] = (await podsOf(ctx, WATCHER_SELECTOR)).filter((p) => p.metadata.uid === watcher.metadata.uid);
     ctx.figure(`Role restored -> "work again" mail: ${((wallClock(again) - restoredAt) / 1000).toFixed(2)} s; the watcher's container restarted ` +
         `${current.status.containerStatuses[0].restartCount - restartsBefore} time(s) meanwhile (liveness: blind for the bound)`);
     const mails = ctx.mail.requests.slice(mailsBefore, ctx.mail.requests.indexOf(again) + 1);
     assert.deepStrictEqual(mails.map((m) => (NOT_WORKING.test(subjectOf(m)) ? "not working" : WORK_AGAIN.test(subjectOf(m)) ? "work again" : subjectOf(m))),
         ["not working", "work again"], `one mail each; subjects: ${subjects(mails)}`);
-    await until("the watcher to be Ready again", 120_000, async () => ((await pods(ctx, WATCHER_SELECTOR)).some(isReady) ? true : undefined), 500);
+    await until("the watcher to be Ready again", 120_000, async () => ((await podsOf(ctx, WATCHER_SELECTOR)).some(isReady) ? true : undefined), 500);
 }
 
 /** What the backup step needs besides the context: `npm run restore` in the project, with the run's stack and kube context. */
